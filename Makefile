@@ -1,0 +1,31 @@
+# The two commands a newcomer needs (README): `make demo` and `make test`.
+# Both create .venv on first use and reinstall when pyproject.toml changes.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench fixture clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	# torch first: on this machine `torch==2.13.0` is the CPU wheel on local disk. A plain
+	# `torch` would pull a multi-GB CUDA build; GPU users install theirs first (README).
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/laughtrack demo --out demo-out
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Re-train the bundled fixture model (deterministic; ~ minutes on 2 cores).
+fixture: $(STAMP)
+	$(PY) tools/train_fixture.py --out sensevoice_core/fixture
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

@@ -1,0 +1,1 @@
+"""Filled by the pipeline issues (see ../shared/DESIGN.md)."""

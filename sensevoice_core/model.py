@@ -1,0 +1,262 @@
+"""Load SenseVoiceSmall through funasr from a local dir or a hub id, once per process.
+
+A local dir loads with no network at all (`disable_update=True`, no VAD model). A hub id is
+looked up in the ModelScope / Hugging Face caches first; if it is not cached and the hub does not
+answer within HUB_PROBE_TIMEOUT_S, loading fails at once with the commands that fix it, instead
+of funasr's ~20 s of retries and a misleading message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sensevoice_core.errors import ModelIntegrityError, ModelUnavailableError
+from sensevoice_core.tags import EMOTIONS, EVENTS, FAMILIES, LANGUAGES, tag
+
+log = logging.getLogger(__name__)
+
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixture"
+MANIFEST_NAME = "manifest.sha256"
+DEFAULT_HUB_ID = "iic/SenseVoiceSmall"
+HUB_PROBE_TIMEOUT_S = 1.5
+# Hub id prefix → (funasr hub name, host to probe).
+_HUBS = {"FunAudioLLM/": ("hf", "huggingface.co"), "": ("ms", "www.modelscope.cn")}
+_REQUIRED_FILES = ("config.yaml", "model.pt", "am.mvn", "configuration.json")
+
+
+@dataclass(frozen=True, slots=True)
+class TagFamily:
+    """The tokens of one query family that exist in this model's vocabulary."""
+
+    names: tuple[str, ...]
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SenseVoice:
+    """A loaded SenseVoiceSmall: the funasr module and what the scan needs beside it."""
+
+    module: torch.nn.Module
+    frontend: object            # funasr WavFrontend (dither 0: reproducible features)
+    tokenizer: object           # funasr SentencepiecesTokenizer
+    families: dict[str, TagFamily]
+    textnorm_ids: dict[str, int]
+    device: torch.device
+    dtype: torch.dtype
+    source: str                 # what the user asked for: dir, hub id or "fixture"
+    model_dir: Path
+    model_sha256: str           # sha256 of the manifest (or of model.pt when there is none)
+    funasr_kwargs: dict
+
+    @property
+    def blank_id(self) -> int:
+        return int(self.module.blank_id)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.module.vocab_size)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` → CUDA when present, else CPU; an explicit `cuda` without CUDA is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailableError(f"device {device!r} asked for but torch sees no CUDA "
+                                    f"(torch {torch.__version__}); use --device cpu or auto")
+    return torch.device(device)
+
+
+def cpu_threads() -> int:
+    """Cores this process may use (funasr would otherwise take 4 threads on any machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
+               dtype: torch.dtype | None = None, threads: int | None = None) -> SenseVoice:
+    """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id.
+
+    CUDA runs in bf16 by default (fp16 is broken upstream, funasr #2395); CPU in fp32.
+    """
+    dev = resolve_device(device)
+    dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+    model_dir = resolve_source(source)
+    digest = verify_manifest(model_dir)
+    n_threads = threads or cpu_threads()
+    module, kwargs = _build_with_funasr(model_dir, dev, n_threads)
+    check_weights(module, model_dir / "model.pt")
+    module.to(device=dev, dtype=dtype).eval()
+    frontend, tokenizer = kwargs["frontend"], kwargs["tokenizer"]
+    frontend.dither = 0.0  # funasr defaults to 1.0: features would vary run to run
+    return SenseVoice(module=module, frontend=frontend, tokenizer=tokenizer,
+                      families=tag_families(tokenizer),
+                      textnorm_ids={n: _piece_id(tokenizer, tag(n)) for n in ("withitn", "woitn")},
+                      device=dev, dtype=dtype, source=str(source), model_dir=model_dir,
+                      model_sha256=digest, funasr_kwargs=kwargs)
+
+
+def resolve_source(source: str | os.PathLike) -> Path:
+    """A model dir for `source`: the fixture, a local dir, or a cached / downloaded hub id."""
+    if str(source) == "fixture":
+        return FIXTURE_DIR
+    path = Path(source).expanduser()
+    if path.is_dir():
+        missing = [f for f in _REQUIRED_FILES if not (path / f).is_file()]
+        if missing:
+            raise ModelUnavailableError(f"model dir '{path}' lacks {', '.join(missing)}; "
+                                        "point --model at a funasr SenseVoiceSmall dir")
+        return path.resolve()
+    if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+        raise ModelUnavailableError(f"model '{source}' is neither a model dir nor a hub id "
+                                    "like iic/SenseVoiceSmall")
+    return _hub_dir(str(source))
+
+
+def _hub_dir(hub_id: str) -> Path:
+    cached = _cached_hub_dir(hub_id)
+    if cached is not None:
+        return cached
+    hub, host = next(v for k, v in _HUBS.items() if hub_id.startswith(k))
+    reason = _probe(host, HUB_PROBE_TIMEOUT_S)
+    if reason:
+        raise ModelUnavailableError(
+            f"cannot download '{hub_id}': {host} is unreachable ({reason}). On a connected machine "
+            f"run `modelscope download --model {hub_id} --local_dir DIR` (or `huggingface-cli "
+            f"download FunAudioLLM/SenseVoiceSmall --local-dir DIR`), copy DIR here and pass "
+            f"--model DIR (or set LAUGHTRACK_MODEL=DIR)")
+    from funasr.download.download_model_from_hub import download_model
+    kwargs = download_model(model=hub_id, hub=hub, disable_update=True)
+    return Path(kwargs["model_path"]).resolve()
+
+
+def _cached_hub_dir(hub_id: str) -> Path | None:
+    """A complete copy of hub_id in the ModelScope or Hugging Face cache, without network."""
+    home = Path.home() / ".cache"
+    for candidate in (home / "modelscope" / "hub" / "models" / hub_id, home / "modelscope" / "hub" / hub_id):
+        if all((candidate / f).is_file() for f in _REQUIRED_FILES):
+            return candidate
+    snapshots = home / "huggingface" / "hub" / f"models--{hub_id.replace('/', '--')}" / "snapshots"
+    for candidate in sorted(snapshots.glob("*")) if snapshots.is_dir() else ():
+        if all((candidate / f).is_file() for f in _REQUIRED_FILES):
+            return candidate
+    return None
+
+
+def _probe(host: str, timeout: float) -> str | None:
+    """None if host:443 accepts a TCP connection within `timeout` s (DNS included), else why not."""
+    result: list[str | None] = ["timed out"]
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                result[0] = None
+        except OSError as exc:
+            result[0] = exc.strerror or type(exc).__name__
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return result[0]
+
+
+def write_manifest(model_dir: Path) -> Path:
+    """Write `manifest.sha256` (sha256sum format) over every file in the dir."""
+    lines = [f"{_sha256(p)}  {p.name}" for p in sorted(Path(model_dir).iterdir())
+             if p.is_file() and p.name != MANIFEST_NAME]
+    out = Path(model_dir) / MANIFEST_NAME
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def verify_manifest(model_dir: Path) -> str:
+    """Check every file listed in the manifest; return the manifest's sha256 (the model id)."""
+    manifest = Path(model_dir) / MANIFEST_NAME
+    if not manifest.is_file():
+        return _sha256(Path(model_dir) / "model.pt")
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        want, name = line.split(maxsplit=1)
+        path = Path(model_dir) / name.strip()
+        if Path(name.strip()).name != name.strip() or not path.is_file():
+            raise ModelIntegrityError(f"model dir '{model_dir}': manifest names '{name}', which is missing")
+        if _sha256(path) != want:
+            raise ModelIntegrityError(f"model dir '{model_dir}': '{name}' does not match its "
+                                      "manifest sha256 (tampered or corrupted); refusing to load")
+    return _sha256(manifest)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _build_with_funasr(model_dir: Path, device: torch.device, threads: int):
+    with _quiet_funasr():
+        from funasr import AutoModel
+        auto = AutoModel(model=str(model_dir), disable_update=True, device=str(device),
+                         ncpu=threads, disable_pbar=True, disable_log=True)
+    return auto.model, auto.kwargs
+
+
+@contextlib.contextmanager
+def _quiet_funasr():
+    """funasr prints an ffmpeg notice on import and logs at INFO; laughtrack feeds it arrays."""
+    root = logging.getLogger()
+    level = root.level
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            yield
+        finally:
+            root.setLevel(level)
+
+
+def check_weights(module: torch.nn.Module, weights: Path) -> None:
+    """Refuse a checkpoint whose tensors do not fit the architecture (funasr logs it at INFO only)."""
+    state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    wrong = [f"{k} {tuple(state[k].shape)}≠{tuple(v.shape)}" for k, v in own.items()
+             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or wrong:
+        detail = "; ".join(wrong[:3] + [f"missing {k}" for k in missing[:3]])
+        raise ModelIntegrityError(f"'{weights}' does not fit config.yaml's architecture "
+                                  f"({len(missing)} missing, {len(wrong)} mis-shaped: {detail})")
+
+
+def _piece_id(tokenizer, piece: str) -> int | None:
+    sp = tokenizer.sp
+    i = sp.piece_to_id(piece)
+    return None if i == sp.unk_id() and piece != sp.id_to_piece(i) else int(i)
+
+
+def tag_families(tokenizer) -> dict[str, TagFamily]:
+    """Look every language/emotion/event tag up in the vocabulary (never hard-coded ids)."""
+    families = {}
+    for family, names in FAMILIES.items():
+        pairs = [(n, _piece_id(tokenizer, tag(n))) for n in names]
+        pairs = [(n, i) for n, i in pairs if i is not None]
+        families[family] = TagFamily(tuple(n for n, _ in pairs), tuple(i for _, i in pairs))
+    return families
+
+
+__all__ = ["SenseVoice", "TagFamily", "load_model", "resolve_source", "write_manifest",
+           "verify_manifest", "check_weights", "FIXTURE_DIR", "DEFAULT_HUB_ID",
+           "LANGUAGES", "EMOTIONS", "EVENTS"]

@@ -1,0 +1,194 @@
+"""Scan a whole timeline in short windows and read SenseVoice's own tag probabilities.
+
+For every window the model's CTC output at query frames 0, 1 and 2 is a distribution over the
+whole vocabulary; restricting it to the language, emotion and event tokens and renormalising each
+family gives that family's softmax. Every sample of the audio is inside some window, the tail
+after the last speech included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sensevoice_core.errors import AudioInputError
+from sensevoice_core.model import SenseVoice
+from sensevoice_core.tags import QUERY_FRAME
+
+SAMPLE_RATE = 16_000  # Hz
+QUERY_FRAMES = 4      # language, emotion, event, text-norm
+MIN_WINDOW_SAMPLES = 400  # one 25 ms fbank frame; shorter audio is zero-padded to this
+# SenseVoiceSmall.lid_dict / textnorm_dict: query-embedding rows, not vocabulary ids.
+LANGUAGE_QUERY = {"auto": 0, "zh": 3, "en": 4, "yue": 7, "ja": 11, "ko": 12, "nospeech": 13}
+TEXTNORM_QUERY = {"withitn": 14, "woitn": 15}
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How to cut the timeline and batch it."""
+
+    window_s: float = 1.0
+    hop_s: float = 0.5
+    batch_size: int = 64
+    language: str = "auto"
+    use_itn: bool = False
+
+    def validate(self) -> ScanOptions:
+        if not 0.1 <= self.window_s <= 30:
+            raise ValueError(f"window_s must be in [0.1, 30] s, got {self.window_s}")
+        if not 0 < self.hop_s <= self.window_s:
+            raise ValueError(f"hop_s must be in (0, window_s={self.window_s}], got {self.hop_s}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.language not in LANGUAGE_QUERY:
+            raise ValueError(f"language must be one of {sorted(LANGUAGE_QUERY)}, got {self.language!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Columnar per-window output; row i is window [start_s[i], end_s[i])."""
+
+    start_s: np.ndarray                 # float64 [N]
+    end_s: np.ndarray                   # float64 [N]
+    probs: dict[str, np.ndarray]        # family → float32 [N, K], rows sum to 1
+    names: dict[str, tuple[str, ...]]   # family → K tag names, the columns of probs[family]
+    text: list[str]                     # greedy CTC text of each window (tags excluded)
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+    def tags(self, family: str) -> list[str]:
+        """The most probable tag of `family` in each window."""
+        names = self.names[family]
+        return [names[i] for i in self.probs[family].argmax(axis=1)]
+
+    def prob(self, family: str, name: str) -> np.ndarray:
+        """P(tag `name`) per window, 0 where the vocabulary lacks that tag."""
+        if name not in self.names[family]:
+            return np.zeros(len(self), np.float32)
+        return self.probs[family][:, self.names[family].index(name)]
+
+
+def iter_windows(chunks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start_sample, samples) for every window, from a stream of chunks; memory ~ window + chunk."""
+    buf = np.zeros(0, np.float32)
+    offset = 0      # sample index of buf[0]
+    next_start = 0
+    last_end = 0
+    total = 0
+    for chunk in chunks:
+        chunk = _as_mono_float(chunk)
+        total += len(chunk)
+        buf = np.concatenate([buf, chunk])
+        while next_start + window <= total:
+            a = next_start - offset
+            yield next_start, buf[a:a + window]
+            last_end = next_start + window
+            next_start += hop
+        keep_from = min(next_start, total - window)  # no later window starts before this
+        if keep_from > offset:
+            buf, offset = buf[keep_from - offset:], keep_from
+    if total == 0:
+        return
+    if last_end < total:  # the tail: one window flush with the end (or the whole short clip)
+        start = max(0, total - window)
+        yield start, buf[start - offset:]
+
+
+def _as_mono_float(chunk) -> np.ndarray:
+    arr = np.asarray(chunk)
+    if arr.ndim != 1:
+        raise AudioInputError(f"audio must be mono 1-D samples, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise AudioInputError(f"audio must be float samples in [-1, 1], got {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
+
+
+def features(model: SenseVoice, windows: list[np.ndarray]) -> list[torch.Tensor]:
+    """WavFrontend features (fbank → LFR → CMVN) of each window, exactly as funasr computes them."""
+    out = []
+    for w in windows:
+        if len(w) < MIN_WINDOW_SAMPLES:
+            w = np.pad(w, (0, MIN_WINDOW_SAMPLES - len(w)))
+        feats, _ = model.frontend(torch.from_numpy(np.ascontiguousarray(w))[None], torch.tensor([len(w)]))
+        out.append(feats[0])
+    return out
+
+
+def encode_features(module: torch.nn.Module, feats: list[torch.Tensor], language_query: int,
+                    textnorm_query: int, device: torch.device | None = None,
+                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """SenseVoiceSmall's forward up to the CTC log-softmax: [B, 4 + T, V] float32 and lengths.
+
+    The same query construction as `SenseVoiceSmall.inference`: [language, event/emotion (1, 2),
+    text-norm] embeddings in front of the features.
+    """
+    device = device or next(module.parameters()).device
+    lengths = torch.tensor([len(f) for f in feats], device=device)
+    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device=device, dtype=dtype)
+    b = x.shape[0]
+    embed = module.embed
+    queries = embed(torch.tensor([[language_query, 1, 2, textnorm_query]], device=device))
+    x = torch.cat([queries.to(dtype).expand(b, -1, -1), x], dim=1)
+    out, out_lens = module.encoder(x, lengths + QUERY_FRAMES)
+    if isinstance(out, tuple):
+        out = out[0]
+    return module.ctc.log_softmax(out).float(), out_lens
+
+
+def greedy_ids(logp: torch.Tensor, length: int, blank: int) -> list[int]:
+    """Greedy CTC token ids of the text frames (after the four query frames)."""
+    path = logp[QUERY_FRAMES:length].argmax(-1)
+    path = torch.unique_consecutive(path)
+    return [int(t) for t in path if int(t) != blank]
+
+
+def scan(model: SenseVoice, audio: np.ndarray | Iterable[np.ndarray],
+         options: ScanOptions = ScanOptions()) -> ScanResult:
+    """Tag probabilities for every window over the whole of `audio` (16 kHz mono float32)."""
+    options = options.validate()
+    window = round(options.window_s * SAMPLE_RATE)
+    hop = round(options.hop_s * SAMPLE_RATE)
+    chunks = [audio] if isinstance(audio, np.ndarray) else audio
+    starts, ends, texts = [], [], []
+    probs: dict[str, list[np.ndarray]] = {f: [] for f in model.families}
+    batch: list[tuple[int, np.ndarray]] = []
+    for item in iter_windows(chunks, window, hop):
+        batch.append(item)
+        if len(batch) == options.batch_size:
+            _run_batch(model, batch, options, starts, ends, probs, texts)
+            batch = []
+    if batch:
+        _run_batch(model, batch, options, starts, ends, probs, texts)
+    fams = model.families
+    return ScanResult(
+        start_s=np.asarray(starts, np.float64) / SAMPLE_RATE,
+        end_s=np.asarray(ends, np.float64) / SAMPLE_RATE,
+        probs={f: (np.concatenate(p) if p else np.zeros((0, len(fams[f].names)), np.float32))
+               for f, p in probs.items()},
+        names={f: fams[f].names for f in fams}, text=texts)
+
+
+@torch.inference_mode()
+def _run_batch(model: SenseVoice, batch, options: ScanOptions, starts, ends, probs, texts) -> None:
+    order = sorted(range(len(batch)), key=lambda i: -len(batch[i][1]))  # length-sorted
+    batch = [batch[i] for i in order]
+    feats = features(model, [w for _, w in batch])
+    logp, lens = encode_features(
+        model.module, feats, LANGUAGE_QUERY[options.language],
+        TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"], model.device, model.dtype)
+    for family, fam in model.families.items():
+        ids = torch.tensor(fam.ids, device=logp.device)
+        probs[family].append(torch.softmax(logp[:, QUERY_FRAME[family], ids], dim=-1).cpu().numpy())
+    restore = np.argsort(order)  # back to time order within the batch
+    for family in probs:
+        probs[family][-1] = probs[family][-1][restore]
+    for j in restore:
+        start, w = batch[j]
+        starts.append(start)
+        ends.append(start + len(w))
+        texts.append(model.tokenizer.decode(greedy_ids(logp[j], int(lens[j]), model.blank_id)))

@@ -1,0 +1,40 @@
+"""The command line as a user meets it: the demo end to end, and the README documenting it."""
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from laughtrack.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_runs_offline_and_tags_most_windows_right(tmp_path, no_network):
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    share = re.search(r"windows \((\d+\.\d)%\) tagged with the true event", result.output)
+    assert share and float(share.group(1)) >= 90.0, result.output
+    assert (tmp_path / "demo.mp4").stat().st_size > 0
+    assert (tmp_path / "demo.truth.json").exists()
+    assert no_network == []
+
+
+def test_unknown_model_is_one_line_not_a_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--model", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "neither a model dir nor a hub id" in result.output and "Traceback" not in result.output
+
+
+def test_every_cli_command_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert commands
+    for name in commands:
+        assert f"laughtrack {name}" in readme, name
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make test" in ci

@@ -1,0 +1,122 @@
+"""The window scan: coverage, probability families, batching, agreement with funasr, accuracy."""
+
+import numpy as np
+import pytest
+import torch
+
+from laughtrack import synth
+from sensevoice_core import AudioInputError, ScanOptions, scan
+from sensevoice_core.tags import parse_rich
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def clip():
+    timeline = synth.parse_timeline({"duration_s": 23.3, "seed": 21, "segments": [
+        {"start_s": 0.0, "end_s": 8.0, "kind": "speech"},
+        {"start_s": 8.0, "end_s": 11.0, "kind": "laughter"},
+        {"start_s": 12.0, "end_s": 15.0, "kind": "speech"},
+        {"start_s": 15.5, "end_s": 19.0, "kind": "applause"},
+        {"start_s": 20.5, "end_s": 23.3, "kind": "laughter"},   # after the last speech, to the end
+    ]})
+    return synth.render(timeline)[0]
+
+
+@pytest.fixture(scope="module")
+def result(sv, clip):
+    return scan(sv, clip, ScanOptions(window_s=1.0, hop_s=0.5))
+
+
+def test_every_sample_is_covered_including_the_tail(result, clip):
+    duration = len(clip) / SR
+    assert result.start_s[0] == 0.0 and result.end_s[-1] == pytest.approx(duration)
+    assert np.all(result.start_s[1:] <= result.end_s[:-1])  # no gaps between windows
+    assert np.all(np.diff(result.start_s) > 0)
+
+
+def test_each_probability_family_sums_to_one(result):
+    for family in ("language", "emotion", "event"):
+        p = result.probs[family]
+        assert p.shape == (len(result), len(result.names[family]))
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+        assert (p >= 0).all()
+
+
+def test_laughter_after_the_last_speech_is_found(result):
+    tail = result.start_s >= 20.5
+    assert np.mean(np.array(result.tags("event"))[tail] == "Laughter") >= 0.8
+
+
+def test_streamed_chunks_give_the_same_windows_as_one_array(sv, clip, result):
+    chunks = (clip[i:i + 12_345] for i in range(0, len(clip), 12_345))
+    streamed = scan(sv, chunks, ScanOptions(window_s=1.0, hop_s=0.5))
+    np.testing.assert_array_equal(streamed.start_s, result.start_s)
+    np.testing.assert_allclose(streamed.probs["event"], result.probs["event"], atol=1e-5)
+
+
+def test_batched_equals_single_window_within_1e_4(sv, clip):
+    audio = clip[: 6 * SR + 1234]  # ends in a shorter-than-hop tail
+    batched = scan(sv, audio, ScanOptions(batch_size=64))
+    single = scan(sv, audio, ScanOptions(batch_size=1))
+    for family in batched.probs:
+        np.testing.assert_allclose(batched.probs[family], single.probs[family], atol=1e-4)
+    assert batched.text == single.text
+
+
+def test_window_tags_equal_funasr_generate_on_the_same_window(sv, result, clip):
+    from funasr import AutoModel
+    auto = AutoModel(model=str(sv.model_dir), disable_update=True, device="cpu", disable_pbar=True)
+    auto.kwargs["frontend"].dither = 0.0  # as laughtrack does; funasr's default 1.0 adds noise
+    picks = np.linspace(0, len(result) - 1, 12).astype(int)
+    for i in picks:
+        a, b = round(result.start_s[i] * SR), round(result.end_s[i] * SR)
+        out = auto.generate(input=clip[a:b], language="auto", use_itn=False, disable_pbar=True)
+        head = parse_rich(out[0]["text"])[0]
+        ours = (result.tags("language")[i], result.tags("emotion")[i], result.tags("event")[i])
+        assert (head.language, head.emotion, head.event) == ours, f"window {i}"
+        assert out[0]["text"].endswith(result.text[i])
+
+
+def test_held_out_clips_are_classified_at_least_95_percent(sv):
+    from train_fixture import LABELS, make_clip  # same generator, a seed training never used
+    rng = np.random.default_rng(20261123)
+    clips = [make_clip(rng) for _ in range(240)]
+    right = 0
+    for c in clips:
+        res = scan(sv, c.audio, ScanOptions(window_s=len(c.audio) / SR + 0.01, hop_s=0.5))
+        right += res.tags("event")[0] == LABELS[c.label][2]
+    assert right / len(clips) >= 0.95
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="hop_s"):
+        ScanOptions(window_s=1.0, hop_s=2.0).validate()
+    with pytest.raises(ValueError, match="language"):
+        ScanOptions(language="fr").validate()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((2, 1600), np.float32), "mono"),
+    (np.zeros(1600, np.int16), "float"),
+])
+def test_bad_audio_is_rejected(sv, bad, message):
+    with pytest.raises(AudioInputError, match=message):
+        scan(sv, bad)
+
+
+def test_empty_and_tiny_audio(sv):
+    assert len(scan(sv, np.zeros(0, np.float32))) == 0
+    tiny = scan(sv, np.zeros(100, np.float32))
+    assert len(tiny) == 1 and tiny.end_s[0] == pytest.approx(100 / SR)
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_agrees_with_cpu_fp32(clip, result):
+    from sensevoice_core import load_model
+    gpu = load_model("fixture", device="cuda")
+    assert gpu.dtype == torch.bfloat16
+    res = scan(gpu, clip, ScanOptions(window_s=1.0, hop_s=0.5, batch_size=256))
+    agree = np.mean(np.array(res.tags("event")) == np.array(result.tags("event")))
+    assert agree >= 0.95
+    np.testing.assert_allclose(res.probs["event"], result.probs["event"], atol=0.08)
