@@ -1,1 +1,1 @@
-"""Filled by the pipeline issues (see ../shared/DESIGN.md)."""
+"""Prefect flows: straight-line DAGs wiring the tasks; the only place configuration is read."""

@@ -1,13 +1,18 @@
-"""`laughtrack` command line. Formats and exit codes only; the work lives in the layers below."""
+"""`laughtrack` command line. Reads settings, formats output, picks exit codes; work lives below."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from laughtrack.errors import LaughtrackError, TimelineError
@@ -17,17 +22,44 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console()
 err = Console(stderr=True)
 
+LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
+STAGES = ("probe", "extract", "scan", "transcribe", "store")
+
+# Prefect, configured for a CLI: no telemetry, a patient ephemeral server, and its console log
+# handler quiet (our progress bar and summary say what happened; the Prefect UI keeps the logs).
+# Any of these can be overridden from the environment.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+}
+
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(code)
+
+
+def _settings_db(db: Path | None) -> Path:
+    return db or Path(os.environ.get("LAUGHTRACK_DB") or "laughtrack.duckdb")
+
+
+def _settings_model(model: str | None) -> str:
+    from sensevoice_core import DEFAULT_HUB_ID
+    return model or os.environ.get("LAUGHTRACK_MODEL") or DEFAULT_HUB_ID
+
+
+def _prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 @app.command()
 def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README)."),
           out: Path = typer.Argument(..., help="Media file to write: .mp4 .mkv .webm .mov .wav …")) -> None:
     """Render a timeline to a media file and write OUT.truth.json beside it."""
-    from laughtrack import media, synth as synth_mod
+    from laughtrack import synth as synth_mod
     try:
         tl = synth_mod.load_timeline(timeline)
     except TimelineError as exc:
@@ -50,43 +82,184 @@ def render_media(timeline, out: Path) -> Path:
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo video and results."),
+def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (searched recursively) or globs."),
+            db: Path = typer.Option(None, help="DuckDB file [env LAUGHTRACK_DB, else ./laughtrack.duckdb]."),
+            model: str = typer.Option(None, help="Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL, "
+                                                 "else iic/SenseVoiceSmall]."),
+            device: str = typer.Option("auto", help="auto | cpu | cuda"),
+            language: str = typer.Option("auto", help="auto | zh | en | yue | ja | ko"),
+            stream: str = typer.Option("all", help="all | N: which audio stream(s) to analyse."),
+            cache: Path = typer.Option(None, help="PCM cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+            ) -> None:
+    """Analyse media files into DuckDB: exit 0 all analysed, 1 some failed (the rest done), 2 usage."""
+    from laughtrack.analysis import AnalysisParams
+    if language not in LANGUAGES:
+        _fail(f"--language {language!r}: use one of {', '.join(LANGUAGES)}", code=2)
+    if stream != "all" and not stream.isdigit():
+        _fail(f"--stream {stream!r}: use 'all' or a stream number (0 is the first audio stream)", code=2)
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        _fail(f"--device {device!r}: use auto, cpu or cuda", code=2)
+    db = _settings_db(db)
+    t0 = time.perf_counter()
+    result = run_analysis(paths, db, _settings_model(model), device, stream,
+                          AnalysisParams(language=language), str(cache) if cache else None)
+    _print_summary(db, result, time.perf_counter() - t0)
+    raise typer.Exit(1 if result.failures else 0)
+
+
+def run_analysis(paths: list[str], db: Path, model: str, device: str, stream: str, params, cache_dir):
+    """Run the analyze-batch flow with a progress bar per file; exit 1 on a model/database error."""
+    _prefect_env()
+    from laughtrack import progress as progress_mod
+    from laughtrack.store import StoreError
+    from sensevoice_core import SenseVoiceError
+    from sensevoice_core.model import resolve_source
+    try:
+        resolve_source(model)   # fail fast, before the Prefect server starts
+    except SenseVoiceError as exc:
+        _fail(str(exc))
+    from flows.analyze import analyze_batch
+
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(bar_width=20),
+               TextColumn("{task.fields[stage]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        rows: dict[str, int] = {}
+
+        def on_stage(path: str, stage: str) -> None:
+            if path not in rows:
+                rows[path] = bar.add_task(_short(path), total=len(STAGES), stage=stage)
+            done = STAGES.index(stage) + 1 if stage in STAGES else len(STAGES)
+            bar.update(rows[path], completed=done, stage=stage)
+
+        progress_mod.set_sink(on_stage)
+        try:
+            return analyze_batch(paths=list(paths), db=str(db), model=model, device=device, stream=stream,
+                                 params=params, cache_dir=cache_dir)
+        except (LaughtrackError, SenseVoiceError, StoreError) as exc:
+            bar.stop()
+            _fail(str(exc))
+        finally:
+            progress_mod.set_sink(None)
+
+
+def _short(path: str, width: int = 40) -> str:
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def _print_summary(db: Path, result, wall_s: float) -> None:
+    from laughtrack import store
+    ids = [a["analysis_id"] for a in result.analysed + result.skipped]
+    stats = {}
+    if ids:
+        names, rows = store.query(db, "SELECT analysis_id, duration_s, laughter_s, applause_s, laughs, "
+                                      "engagement_score FROM engagement WHERE analysis_id IN (SELECT unnest(?))", [ids])
+        stats = {r[0]: r[1:] for r in rows}
+    table = Table(title=f"laughtrack analyze → {db}")
+    table.add_column("file", overflow="fold", ratio=1)
+    table.add_column("stream", justify="right")
+    table.add_column("status", no_wrap=True)
+    for col in ("min", "laugh s", "clap s", "laughs", "score"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for status, items in (("analysed", result.analysed), ("already analysed", result.skipped)):
+        for a in items:
+            s = stats.get(a["analysis_id"])
+            cells = (f"{s[0] / 60:.1f}", f"{s[1]:.1f}", f"{s[2]:.1f}", str(s[3]), f"{s[4]:.1f}") if s else ("-",) * 5
+            table.add_row(a["path"], str(a["stream_index"]), status, *cells)
+    for f in result.failures:
+        table.add_row(f["path"], "-" if f["stream_index"] is None else str(f["stream_index"]),
+                      f"[red]failed ({f['stage']})[/red]", *("-",) * 5)
+    console.print(table)
+    audio_s = sum(stats[a["analysis_id"]][0] for a in result.analysed if a["analysis_id"] in stats)
+    console.print(f"{len(result.analysed)} analysed, {len(result.skipped)} already analysed, "
+                  f"{len(result.failures)} failed; {audio_s / 60:.1f} min of new audio in {wall_s:.1f} s"
+                  + (f" ({audio_s / wall_s:.0f}x realtime, Prefect start-up included)" if audio_s else ""),
+                  highlight=False)
+    for f in result.failures:
+        err.print(f"[red]error:[/red] {f['message']}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def query(sql: str = typer.Argument(None, help="One read-only SQL statement."),
+          db: Path = typer.Option(None, help="DuckDB file [env LAUGHTRACK_DB, else ./laughtrack.duckdb]."),
+          format: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
+          list_: bool = typer.Option(False, "--list", help="List the named queries (views) and tables."),
+          ) -> None:
+    """Read-only SQL over the results: exit 0, or 1 on an SQL error or any write attempt."""
+    from laughtrack import store
+    if format not in ("table", "csv", "json"):
+        _fail(f"--format {format!r}: use table, csv or json", code=2)
+    if list_:
+        sql = ("SELECT table_name AS name, lower(table_type) AS kind FROM information_schema.tables "
+               "WHERE table_schema = 'main' ORDER BY kind DESC, name")
+    if not sql:
+        _fail("give an SQL statement, e.g. laughtrack query \"SELECT * FROM engagement\", or --list", code=2)
+    try:
+        names, rows = store.query(_settings_db(db), sql)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    _print_rows(names, rows, format)
+
+
+def _print_rows(names: list[str], rows: list[tuple], format: str) -> None:
+    if format == "json":
+        sys.stdout.write(json.dumps([dict(zip(names, r)) for r in rows], default=str) + "\n")
+    elif format == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(names)
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table()
+        for name in names:
+            table.add_column(name, overflow="fold")
+        for r in rows:
+            table.add_row(*("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in r))
+        console.print(table)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo video, database and cache."),
          model: str = typer.Option("fixture", help="Model dir, hub id, or 'fixture'."),
          device: str = typer.Option("auto", help="auto | cpu | cuda")) -> None:
-    """Offline demo: synthesize a 3-minute video, scan it with the bundled model, compare to truth."""
-    from laughtrack import demo as demo_mod, media
-    from sensevoice_core import SenseVoiceError, ScanOptions, load_model, scan
+    """Offline demo: synthesize a 3-minute video, analyse it through the Prefect flow, compare to truth."""
+    from laughtrack import demo as demo_mod, store
+    from laughtrack.analysis import AnalysisParams
 
+    t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     tl = demo_mod.demo_timeline()
     video = out / "demo.mp4"
-    truth = render_media(tl, video)
-    try:
-        t0 = time.perf_counter()
-        sv = load_model(model, device=device)
-        t_load = time.perf_counter() - t0
-        audio = media.decode_audio(video)
-        t1 = time.perf_counter()
-        result = scan(sv, audio, ScanOptions())
-        t_scan = time.perf_counter() - t1
-    except (LaughtrackError, SenseVoiceError) as exc:
-        _fail(str(exc))
-    tags = result.tags("event")
-    p_event = {name: result.prob("event", name) for name in result.names["event"]}
-    checks = demo_mod.compare_windows(tl, result.start_s, result.end_s, tags, p_event)
-    table = Table(title=f"{video} — windows of {ScanOptions().window_s:g} s every {ScanOptions().hop_s:g} s")
-    for col in ("truth", "from", "to", "windows", "tagged right", "mean P(true event)"):
-        table.add_column(col, justify="left" if col == "truth" else "right")
-    for c in checks:
-        table.add_row(c.segment.kind, f"{c.segment.start_s:.1f}", f"{c.segment.end_s:.1f}", str(c.windows),
-                      str(c.agree), "-" if c.windows == 0 else f"{c.mean_p:.2f}")
+    truth_path = render_media(tl, video)
+    db = out / "laughtrack.duckdb"
+    result = run_analysis([str(video)], db, model, device, "all", AnalysisParams(), str(out / "cache"))
+    if result.failures:
+        _fail(result.failures[0]["message"])
+    ids = [a["analysis_id"] for a in result.analysed + result.skipped]
+    got = store.minute_table(db, ids[:1])
+    truth = json.loads(truth_path.read_text())
+    _print_minutes(truth, got, video)
+    score = demo_mod.minute_errors(truth, got)
+    within = sum(e <= 2.0 for e in score["minute_errors"]) / len(score["minute_errors"])
+    console.print(f"per-minute laughter/applause seconds within ±2 s of the truth: {within:.0%} "
+                  f"(max error {max(score['minute_errors']):.2f} s); "
+                  f"total error laughter {score['total_rel_error']['laughter_s']:.1%}, "
+                  f"applause {score['total_rel_error']['applause_s']:.1%}")
+    console.print(f"video: {video}\ntruth: {truth_path}\ndatabase: {db}\n"
+                  f"try:   laughtrack query --db {db} \"SELECT * FROM top_moments\"\n"
+                  f"demo wall time {time.perf_counter() - t0:.1f} s", soft_wrap=True, highlight=False)
+
+
+def _print_minutes(truth: list[dict], got: list[dict], video: Path) -> None:
+    table = Table(title=f"{video.name}: per minute, laughtrack / truth")
+    for col in ("minute", "laughter s", "applause s", "laughs", "applause", "speech s"):
+        table.add_column(col, justify="right")
+    for t, g in zip(truth, got):
+        table.add_row(str(t["minute"]), f"{g['laughter_s']:.2f} / {t['laughter_s']:.2f}",
+                      f"{g['applause_s']:.2f} / {t['applause_s']:.2f}",
+                      f"{g['laughter_count']} / {t['laughter_count']}", f"{g['applause_count']} / {t['applause_count']}",
+                      f"{g['speech_s']:.1f} / {t['speech_s']:.1f}")
     console.print(table)
-    total = sum(c.windows for c in checks)
-    right = sum(c.agree for c in checks)
-    console.print(f"{right}/{total} windows ({right / total:.1%}) tagged with the true event; "
-                  f"model {sv.model_dir.name} on {sv.device} loaded in {t_load:.1f} s; "
-                  f"scan {tl.duration_s / t_scan:.0f}x realtime")
-    console.print(f"video: {video}\ntruth: {truth}")
 
 
 def main() -> None:

@@ -75,3 +75,49 @@ def compare_windows(timeline: Timeline, starts: np.ndarray, ends: np.ndarray, ta
         p = p_event[want][inside] if want in p_event else np.zeros(len(inside))
         checks.append(SegmentCheck(seg, len(inside), agree, float(p.mean()) if len(inside) else float("nan")))
     return checks
+
+
+# The accuracy set (DESIGN.md "Accuracy contract"): each timeline stresses one thing stock
+# wrappers get wrong. Used by the tests, the event-threshold sweep (tools/tune_events.py) and bench.
+def _seg(a, b, kind):
+    return {"start_s": a, "end_s": b, "kind": kind}
+
+
+ACCURACY_TIMELINES = {   # boundaries deliberately off the 0.5 s window grid
+    "crossing": {"duration_s": 130.7, "seed": 101, "segments": [
+        _seg(0, 55.3, "speech"), _seg(58.2, 63.1, "laughter"), _seg(63.1, 115.4, "speech"),
+        _seg(118.3, 123.6, "applause"), _seg(124.1, 130.7, "laughter")]},
+    "back_to_back": {"duration_s": 95.2, "seed": 102, "segments": [
+        _seg(0, 20.3, "speech"), _seg(20.3, 24.1, "laughter"), _seg(24.1, 29.4, "applause"),
+        _seg(29.4, 31.2, "laughter"), _seg(31.2, 59.4, "speech"), _seg(59.4, 62.3, "applause"),
+        _seg(62.3, 64.8, "laughter"), _seg(64.8, 88.1, "speech"), _seg(89.7, 95.2, "laughter")]},
+    "short_events": {"duration_s": 75.7, "seed": 103, "segments": [
+        _seg(0, 10.2, "speech"), _seg(10.2, 10.7, "laughter"), _seg(10.7, 30.1, "speech"),
+        _seg(30.1, 30.6, "applause"), _seg(31.3, 50.4, "speech"), _seg(50.4, 50.9, "laughter"),
+        _seg(55.0, 70.2, "speech"), _seg(72.3, 72.8, "laughter")]},
+    "long_silence": {"duration_s": 150.3, "seed": 104, "segments": [
+        _seg(0, 15.2, "speech"), _seg(15.2, 18.4, "laughter"), _seg(110.3, 114.2, "applause"),
+        _seg(114.2, 130.6, "speech"), _seg(140.2, 145.1, "laughter")]},
+    "tail_after_speech": {"duration_s": 67.9, "seed": 105, "segments": [
+        _seg(0, 30.4, "speech"), _seg(33.3, 38.2, "laughter"), _seg(40.1, 49.3, "applause"),
+        _seg(52.2, 58.4, "laughter"), _seg(60.6, 67.9, "applause")]},
+}
+
+
+def accuracy_timelines() -> dict[str, Timeline]:
+    """The accuracy set plus the demo timeline, validated."""
+    out = {name: parse_timeline(data, source=name) for name, data in ACCURACY_TIMELINES.items()}
+    out["demo"] = demo_timeline()
+    return out
+
+
+def minute_errors(truth: list[dict], got: list[dict]) -> dict:
+    """Per-minute |error| of laughter_s and applause_s, and total-seconds relative errors."""
+    errors = [abs(t[k] - g[k]) for t, g in zip(truth, got) for k in ("laughter_s", "applause_s")]
+    totals = {}
+    for k in ("laughter_s", "applause_s"):
+        want = sum(t[k] for t in truth)
+        have = sum(g[k] for g in got)
+        totals[k] = abs(have - want) / want if want else float(have > 0)
+    return {"minute_errors": errors, "total_rel_error": totals, "minutes": len(truth),
+            "same_minutes": len(truth) == len(got)}

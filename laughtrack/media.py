@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import ffmpeg
 import numpy as np
 
-from laughtrack.errors import MediaError
+from laughtrack.errors import MediaError, NoAudioError
 
 SAMPLE_RATE = 16_000  # Hz
 VIDEO_CONTAINERS = {".mp4", ".mkv", ".webm", ".mov", ".avi"}
@@ -66,3 +72,134 @@ def decode_audio(path: Path, stream_index: int | None = None) -> np.ndarray:
     args = ffmpeg.input(str(path)).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE,
                                           map=select).get_args()
     return np.frombuffer(_run(args, path, "decode audio from"), np.float32).copy()
+
+
+# --- Reading user media -----------------------------------------------------------------------
+
+HASH_BLOCK = 1 << 20          # bytes read per hashing step
+PCM_CHUNK_SAMPLES = 30 * SAMPLE_RATE  # samples per extraction/read chunk: 30 s, ~1 MB as int16
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStream:
+    """One audio stream of a media file; `index` counts audio streams only (ffmpeg's `0:a:N`)."""
+
+    index: int
+    codec: str
+    channels: int
+    sample_rate: int
+    duration_s: float | None
+    language_tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What `probe` found: the container and every audio stream."""
+
+    path: str
+    container: str
+    size_bytes: int
+    duration_s: float | None
+    audio: tuple[AudioStream, ...]
+    other_streams: tuple[str, ...]    # e.g. ("video h264",), for error messages
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of the file's bytes, read in 1 MiB blocks (the identity of a video, not its name)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_readable(path: Path) -> None:
+    """Raise MediaError with the reason a path cannot be analysed as a media file."""
+    if not path.exists():
+        raise MediaError(f"'{path}': no such file" + (" (broken symlink)" if path.is_symlink() else ""))
+    if path.is_dir():
+        raise MediaError(f"'{path}': is a directory, not a media file")
+    if not path.is_file():
+        raise MediaError(f"'{path}': not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"'{path}': empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise MediaError(f"'{path}': permission denied")
+
+
+def probe(path: Path) -> MediaInfo:
+    """Container and audio streams of a media file, read with PyAV; MediaError if it is not media."""
+    path = Path(path)
+    check_readable(path)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            audio, other = [], []
+            for stream in container.streams:
+                if stream.type == "audio":
+                    audio.append(_audio_stream(len(audio), stream))
+                else:
+                    other.append(f"{stream.type} {stream.codec_context.name if stream.codec_context else '?'}")
+            duration = container.duration / 1_000_000 if container.duration else None
+            fmt = container.format.name
+    except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        raise MediaError(f"'{path}': not a readable media file ({_reason(exc)})") from None
+    if not audio:
+        raise NoAudioError(f"no audio stream in '{path}' (streams: {', '.join(other) or 'none'})")
+    return MediaInfo(str(path), fmt, path.stat().st_size, duration, tuple(audio), tuple(other))
+
+
+def _audio_stream(index: int, stream) -> AudioStream:
+    ctx = stream.codec_context
+    duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    return AudioStream(index, ctx.name, ctx.channels, ctx.sample_rate, duration,
+                       (stream.metadata or {}).get("language"))
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(":")[0].strip() if isinstance(exc, av.FFmpegError) else text
+
+
+def extract_pcm(path: Path, stream_index: int, out: Path) -> int:
+    """Stream one audio stream through ffmpeg into `out` as 16 kHz mono int16; return samples.
+
+    Memory is bounded by one chunk whatever the length of the video. `out` appears only when
+    complete (written to a temporary name, then renamed), so it doubles as a content-hash cache.
+    """
+    path, out = Path(path), Path(out)
+    args = (ffmpeg.input(str(path))
+            .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{stream_index}")
+            .get_args())
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    samples = 0
+    with tempfile.TemporaryFile() as errors, open(tmp, "wb") as sink:
+        proc = subprocess.Popen([ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        while block := proc.stdout.read(PCM_CHUNK_SAMPLES * 2):
+            sink.write(block)
+            samples += len(block) // 2
+        code = proc.wait()
+        errors.seek(0)
+        reason = errors.read().decode(errors="replace").strip().splitlines()
+    if code != 0:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"'{path}': ffmpeg could not decode audio stream {stream_index}: "
+                         f"{reason[-1] if reason else 'exit ' + str(code)}")
+    os.replace(tmp, out)
+    return samples
+
+
+def pcm_chunks(pcm: Path, chunk_samples: int = PCM_CHUNK_SAMPLES) -> Iterator[np.ndarray]:
+    """float32 chunks of an int16 PCM file (see `extract_pcm`), one chunk in memory at a time."""
+    data = np.memmap(pcm, dtype=np.int16, mode="r") if Path(pcm).stat().st_size else np.zeros(0, np.int16)
+    for i in range(0, len(data), chunk_samples):
+        yield data[i:i + chunk_samples].astype(np.float32) / 32768.0
+
+
+def pcm_slice(pcm: Path, start_ms: int, end_ms: int) -> np.ndarray:
+    """float32 samples of [start_ms, end_ms) from an int16 PCM file."""
+    if not Path(pcm).stat().st_size:
+        return np.zeros(0, np.float32)
+    data = np.memmap(pcm, dtype=np.int16, mode="r")
+    a, b = start_ms * SAMPLE_RATE // 1000, end_ms * SAMPLE_RATE // 1000
+    return data[a:b].astype(np.float32) / 32768.0

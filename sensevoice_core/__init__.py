@@ -9,14 +9,14 @@ typed records out.
 """
 
 from sensevoice_core.errors import AudioInputError, ModelIntegrityError, ModelUnavailableError, SenseVoiceError
-from sensevoice_core.model import DEFAULT_HUB_ID, FIXTURE_DIR, SenseVoice, load_model
-from sensevoice_core.scan import ScanOptions, ScanResult, scan
+from sensevoice_core.model import DEFAULT_HUB_ID, FIXTURE_DIR, SenseVoice, load_model, model_identity
+from sensevoice_core.scan import ScanOptions, ScanResult, scan, scan_many
 from sensevoice_core.tags import RichSegment, display_text, parse_rich
 from sensevoice_core.transcribe import Token, Transcript, transcribe
 
 __all__ = [
     "AudioInputError", "ModelIntegrityError", "ModelUnavailableError", "SenseVoiceError",
-    "DEFAULT_HUB_ID", "FIXTURE_DIR", "SenseVoice", "load_model",
-    "ScanOptions", "ScanResult", "scan", "RichSegment", "display_text", "parse_rich",
+    "DEFAULT_HUB_ID", "FIXTURE_DIR", "SenseVoice", "load_model", "model_identity",
+    "ScanOptions", "ScanResult", "scan", "scan_many", "RichSegment", "display_text", "parse_rich",
     "Token", "Transcript", "transcribe",
 ]

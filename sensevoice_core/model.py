@@ -108,6 +108,12 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
                       model_sha256=digest, funasr_kwargs=kwargs)
 
 
+def model_identity(source: str | os.PathLike) -> tuple[Path, str]:
+    """(model dir, model sha256) for `source` without loading it: the manifest is verified."""
+    model_dir = resolve_source(source)
+    return model_dir, verify_manifest(model_dir)
+
+
 def resolve_source(source: str | os.PathLike) -> Path:
     """A model dir for `source`: the fixture, a local dir, or a cached / downloaded hub id."""
     if str(source) == "fixture":

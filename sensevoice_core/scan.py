@@ -8,7 +8,7 @@ after the last speech included.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,45 +150,68 @@ def greedy_ids(logp: torch.Tensor, length: int, blank: int) -> list[int]:
 def scan(model: SenseVoice, audio: np.ndarray | Iterable[np.ndarray],
          options: ScanOptions = ScanOptions()) -> ScanResult:
     """Tag probabilities for every window over the whole of `audio` (16 kHz mono float32)."""
+    return scan_many(model, [audio], options)[0]
+
+
+def scan_many(model: SenseVoice, audios: Sequence[np.ndarray | Iterable[np.ndarray]],
+              options: ScanOptions = ScanOptions()) -> list[ScanResult]:
+    """`scan` of several streams at once; windows of consecutive streams share model batches."""
     options = options.validate()
     window = round(options.window_s * SAMPLE_RATE)
     hop = round(options.hop_s * SAMPLE_RATE)
-    chunks = [audio] if isinstance(audio, np.ndarray) else audio
-    starts, ends, texts = [], [], []
-    probs: dict[str, list[np.ndarray]] = {f: [] for f in model.families}
-    batch: list[tuple[int, np.ndarray]] = []
-    for item in iter_windows(chunks, window, hop):
-        batch.append(item)
-        if len(batch) == options.batch_size:
-            _run_batch(model, batch, options, starts, ends, probs, texts)
-            batch = []
+    outs = [_Collector(model) for _ in audios]
+    batch: list[tuple[int, int, np.ndarray]] = []   # (stream, start_sample, samples)
+    for k, audio in enumerate(audios):
+        chunks = [audio] if isinstance(audio, np.ndarray) else audio
+        for start, samples in iter_windows(chunks, window, hop):
+            batch.append((k, start, samples))
+            if len(batch) == options.batch_size:
+                _run_batch(model, batch, options, outs)
+                batch = []
     if batch:
-        _run_batch(model, batch, options, starts, ends, probs, texts)
-    fams = model.families
-    return ScanResult(
-        start_s=np.asarray(starts, np.float64) / SAMPLE_RATE,
-        end_s=np.asarray(ends, np.float64) / SAMPLE_RATE,
-        probs={f: (np.concatenate(p) if p else np.zeros((0, len(fams[f].names)), np.float32))
-               for f, p in probs.items()},
-        names={f: fams[f].names for f in fams}, text=texts)
+        _run_batch(model, batch, options, outs)
+    return [c.result(model) for c in outs]
+
+
+class _Collector:
+    """Accumulates one stream's per-window rows across batches."""
+
+    def __init__(self, model: SenseVoice):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.texts: list[str] = []
+        self.probs: dict[str, list[np.ndarray]] = {f: [] for f in model.families}
+
+    def result(self, model: SenseVoice) -> ScanResult:
+        fams = model.families
+        return ScanResult(
+            start_s=np.asarray(self.starts, np.float64) / SAMPLE_RATE,
+            end_s=np.asarray(self.ends, np.float64) / SAMPLE_RATE,
+            probs={f: (np.concatenate(p) if p else np.zeros((0, len(fams[f].names)), np.float32))
+                   for f, p in self.probs.items()},
+            names={f: fams[f].names for f in fams}, text=self.texts)
 
 
 @torch.inference_mode()
-def _run_batch(model: SenseVoice, batch, options: ScanOptions, starts, ends, probs, texts) -> None:
-    order = sorted(range(len(batch)), key=lambda i: -len(batch[i][1]))  # length-sorted
-    batch = [batch[i] for i in order]
-    feats = features(model, [w for _, w in batch])
+def _run_batch(model: SenseVoice, batch, options: ScanOptions, outs: list[_Collector]) -> None:
+    order = sorted(range(len(batch)), key=lambda i: -len(batch[i][2]))  # length-sorted
+    feats = features(model, [batch[i][2] for i in order])
     logp, lens = encode_features(
         model.module, feats, LANGUAGE_QUERY[options.language],
         TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"], model.device, model.dtype)
+    family_probs = {}
     for family, fam in model.families.items():
         ids = torch.tensor(fam.ids, device=logp.device)
-        probs[family].append(torch.softmax(logp[:, QUERY_FRAME[family], ids], dim=-1).cpu().numpy())
-    restore = np.argsort(order)  # back to time order within the batch
-    for family in probs:
-        probs[family][-1] = probs[family][-1][restore]
-    for j in restore:
-        start, w = batch[j]
-        starts.append(start)
-        ends.append(start + len(w))
-        texts.append(model.tokenizer.decode(greedy_ids(logp[j], int(lens[j]), model.blank_id)))
+        family_probs[family] = torch.softmax(logp[:, QUERY_FRAME[family], ids], dim=-1).cpu().numpy()
+    restore = np.argsort(order)  # batch item i sits in row restore[i] of the model output
+    for k in dict.fromkeys(k for k, _, _ in batch):  # batch items are in stream, time order
+        items = [i for i in range(len(batch)) if batch[i][0] == k]
+        rows = restore[items]
+        out = outs[k]
+        for i, row in zip(items, rows):
+            _, start, samples = batch[i]
+            out.starts.append(start)
+            out.ends.append(start + len(samples))
+            out.texts.append(model.tokenizer.decode(greedy_ids(logp[row], int(lens[row]), model.blank_id)))
+        for family, p in family_probs.items():
+            out.probs[family].append(p[rows])

@@ -1,1 +1,1 @@
-"""Filled by the pipeline issues (see ../shared/DESIGN.md)."""
+"""Thin Prefect tasks over the pure layers: retries, caching, concurrency, progress."""

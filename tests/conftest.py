@@ -30,24 +30,58 @@ def sv():
 
 
 class SocketAttempts(list):
-    """Records every attempt to open a network connection; each attempt raises."""
+    """Records every attempt to reach a non-loopback address; each such attempt raises."""
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @pytest.fixture
 def no_network(monkeypatch) -> SocketAttempts:
+    """Block the network but not loopback (the local Prefect server the flows report to)."""
     attempts = SocketAttempts()
 
-    def refuse(name):
-        def _refuse(*args, **kwargs):
-            attempts.append((name, args[:2]))
+    def guard(name, original, host_of):
+        def _guarded(*args, **kwargs):
+            host = host_of(args)
+            if host in LOOPBACK:
+                return original(*args, **kwargs)
+            attempts.append((name, host))
             raise OSError(101, "Network is unreachable (blocked by test)")
-        return _refuse
+        return _guarded
 
-    monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse("connect_ex"))
-    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
-    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
+    def sock_host(args):  # (self, address)
+        address = args[1] if len(args) > 1 else None
+        return address[0] if isinstance(address, tuple) else address
+
+    monkeypatch.setattr(socket.socket, "connect", guard("connect", socket.socket.connect, sock_host))
+    monkeypatch.setattr(socket.socket, "connect_ex", guard("connect_ex", socket.socket.connect_ex, sock_host))
+    monkeypatch.setattr(socket, "create_connection",
+                        guard("create_connection", socket.create_connection, lambda a: a[0][0]))
+    monkeypatch.setattr(socket, "getaddrinfo", guard("getaddrinfo", socket.getaddrinfo, lambda a: a[0]))
     return attempts
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """One Prefect test server for the session (it takes 12-20 s to start), with results and
+    caches in a temp dir so that nothing leaks between sessions."""
+    import os
+    home = tmp_path_factory.mktemp("prefect")
+    env = {"PREFECT_HOME": str(home), "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness  # lazy: importing it is slow
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: home / "storage"}):
+        with prefect_test_harness(server_startup_timeout=120):
+            yield home
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from laughtrack import synth
-from sensevoice_core import AudioInputError, ScanOptions, scan
+from sensevoice_core import AudioInputError, ScanOptions, scan, scan_many
 from sensevoice_core.tags import parse_rich
 
 SR = 16_000
@@ -62,6 +62,17 @@ def test_batched_equals_single_window_within_1e_4(sv, clip):
     for family in batched.probs:
         np.testing.assert_allclose(batched.probs[family], single.probs[family], atol=1e-4)
     assert batched.text == single.text
+
+
+def test_several_streams_share_batches_and_keep_their_own_windows(sv, clip, result):
+    short = clip[: 3 * SR + 700]
+    many = scan_many(sv, [short, clip, short], ScanOptions(batch_size=16))
+    alone = scan(sv, short, ScanOptions(batch_size=16))
+    for got in (many[0], many[2]):
+        np.testing.assert_array_equal(got.start_s, alone.start_s)
+        np.testing.assert_allclose(got.probs["event"], alone.probs["event"], atol=1e-4)
+    np.testing.assert_array_equal(many[1].end_s, result.end_s)
+    np.testing.assert_allclose(many[1].probs["event"], result.probs["event"], atol=1e-4)
 
 
 def test_window_tags_equal_funasr_generate_on_the_same_window(sv, result, clip):

@@ -1,0 +1,54 @@
+"""Per-minute density of events, in integer milliseconds (minute m covers [60·m, 60·m + 60) s)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from laughtrack.events import Event
+
+MINUTE_MS = 60_000
+
+
+def minute_count(duration_ms: int) -> int:
+    """Minutes in a stream; the last may be shorter. A zero-length stream still has minute 0."""
+    return max(1, -(-duration_ms // MINUTE_MS))
+
+
+def overlaps(start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """(minute, milliseconds of [start_ms, end_ms) inside it) for every minute the span touches."""
+    if end_ms <= start_ms:
+        return []
+    return [(m, min(end_ms, (m + 1) * MINUTE_MS) - max(start_ms, m * MINUTE_MS))
+            for m in range(start_ms // MINUTE_MS, (end_ms - 1) // MINUTE_MS + 1)]
+
+
+def minute_labels(events: list[Event], duration_ms: int) -> list[dict]:
+    """Long form: one row per (minute, label) with its seconds and onset count (onset minute)."""
+    ms: dict[tuple[int, str], int] = defaultdict(int)
+    count: dict[tuple[int, str], int] = defaultdict(int)
+    last = minute_count(duration_ms) - 1
+    for e in events:
+        end = min(e.end_ms, duration_ms)
+        for m, overlap in overlaps(e.start_ms, end):
+            ms[m, e.label] += overlap
+        count[min(e.start_ms // MINUTE_MS, last), e.label] += 1
+    keys = sorted(set(ms) | set(count))
+    return [{"minute": m, "label": label, "seconds": ms[m, label] / 1000, "count": count[m, label]}
+            for m, label in keys]
+
+
+def minute_density(events: list[Event], duration_ms: int) -> list[dict]:
+    """Wide form, every minute present: laughter/applause seconds and counts, speech, covered."""
+    rows = [{"minute": m, "laughter_s": 0.0, "applause_s": 0.0, "laughter_count": 0, "applause_count": 0,
+             "speech_s": 0.0, "covered_s": min(MINUTE_MS, duration_ms - m * MINUTE_MS) / 1000}
+            for m in range(minute_count(duration_ms))]
+    columns = {"Laughter": "laughter", "Applause": "applause", "Speech": "speech"}
+    for row in minute_labels(events, duration_ms):
+        name = columns.get(row["label"])
+        if name is None:
+            continue
+        target = rows[row["minute"]]
+        target[f"{name}_s"] = row["seconds"]
+        if name != "speech":
+            target[f"{name}_count"] = row["count"]
+    return rows

@@ -1,0 +1,90 @@
+"""The model steps: one model per process, one owner of the device at a time, cached results."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import TASK_SOURCE, Inputs
+from prefect.concurrency.sync import concurrency
+
+from laughtrack import media, progress
+from laughtrack.analysis import AnalysisParams
+from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
+
+MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) around device work
+SCAN_BATCH = 64                     # windows per model batch (bench/RESULTS.md)
+TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per batch
+
+_models: dict[tuple[str, str], SenseVoice] = {}
+_lock = threading.Lock()
+model_calls = 0                      # model steps actually run in this process (tests read it)
+
+
+def get_model(source: str, device: str) -> SenseVoice:
+    """The process-wide model for (source, device), loaded on first use."""
+    with _lock:
+        key = (str(source), device)
+        if key not in _models:
+            _models[key] = load_model(source, device=device)
+        return _models[key]
+
+
+def _count_call() -> None:
+    global model_calls
+    with _lock:
+        model_calls += 1
+
+
+# Cache keys: the analysis ids (content hash + stream + model sha + parameters + code version) and
+# the task's source; never the paths, which differ between runs and between renamed copies.
+_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device"]) + TASK_SOURCE
+
+
+@task(name="scan", cache_policy=_SCAN_CACHE, persist_result=True)
+def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str], model_source: str,
+                 device: str, params: AnalysisParams):
+    """Scan several streams in shared, length-sorted batches; one ScanResult per stream."""
+    for label in labels:
+        progress.report(label, "scan")
+    with concurrency(MODEL_LIMIT, occupy=1):
+        model = get_model(model_source, device)
+        _count_call()
+        return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths],
+                         params.scan_options(batch_size=SCAN_BATCH))
+
+
+_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device"]) + TASK_SOURCE
+
+
+@task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
+def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: list[tuple[int, int]],
+                      model_source: str, device: str, params: AnalysisParams):
+    """Transcripts of the speech chunks of one stream (empty when there is no speech)."""
+    if not chunks_ms or not params.transcribe:
+        return []
+    progress.report(label, "transcribe")
+    with concurrency(MODEL_LIMIT, occupy=1):
+        model = get_model(model_source, device)
+        _count_call()
+        pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms]
+        return transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
+                          batch_size=TRANSCRIBE_BATCH)
+
+
+def ensure_model_limit() -> None:
+    """Create the 1-slot limit around device work if missing (Prefect only serializes on a limit
+    that exists). An existing limit is left alone: a box with two GPUs may raise it to 2."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(MODEL_LIMIT)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=MODEL_LIMIT, limit=1))
+            except ObjectAlreadyExists:
+                pass
