@@ -17,7 +17,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/laughtrack demo --out demo-out
 
-test: $(STAMP)
+# The report tests open pages in Debian's Chromium through chromedriver.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+/usr/bin/chromedriver:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
+
+test: $(STAMP) /usr/bin/chromedriver
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

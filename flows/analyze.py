@@ -24,6 +24,7 @@ from sensevoice_core import DEFAULT_HUB_ID, model_identity
 from tasks.analysis import detect_events, minute_density, now, record_failures, speech_chunks, store_analysis
 from tasks.media import ProbedFile, extract_audio, probe_media
 from tasks.model import ensure_model_limit, scan_streams, transcribe_speech
+from tasks.report import build_reports, publish_artifacts
 
 IO_WORKERS = max(2, min(4, os.cpu_count() or 2))   # probe/extract threads: ffmpeg is its own process
 
@@ -35,25 +36,26 @@ class BatchResult:
     analysed: list[dict] = field(default_factory=list)   # {path, stream_index, analysis_id, video_id}
     skipped: list[dict] = field(default_factory=list)    # already in the database
     failures: list[dict] = field(default_factory=list)   # failures rows
+    report: str = ""                                      # the collection report's index.html
 
 
 @flow(name="analyze-batch", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
 def analyze_batch(paths: list[str], db: str = "laughtrack.duckdb", model: str = DEFAULT_HUB_ID,
                   device: str = "auto", stream: str = "all", params: AnalysisParams = AnalysisParams(),
-                  cache_dir: str | None = None) -> BatchResult:
-    """Analyse media files, folders and globs into the DuckDB file `db`."""
-    return _analyze(paths, db, model, device, stream, params, cache_dir)
+                  cache_dir: str | None = None, report_dir: str | None = None) -> BatchResult:
+    """Analyse media files, folders and globs into the DuckDB file `db`, then report."""
+    return _analyze(paths, db, model, device, stream, params, cache_dir, report_dir)
 
 
 @flow(name="analyze-video", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
 def analyze_video(path: str, db: str = "laughtrack.duckdb", model: str = DEFAULT_HUB_ID,
                   device: str = "auto", stream: str = "all", params: AnalysisParams = AnalysisParams(),
-                  cache_dir: str | None = None) -> BatchResult:
-    """Analyse one media file into the DuckDB file `db`."""
-    return _analyze([path], db, model, device, stream, params, cache_dir)
+                  cache_dir: str | None = None, report_dir: str | None = None) -> BatchResult:
+    """Analyse one media file into the DuckDB file `db`, then report."""
+    return _analyze([path], db, model, device, stream, params, cache_dir, report_dir)
 
 
-def _analyze(inputs, db, model, device, stream, params, cache_dir) -> BatchResult:
+def _analyze(inputs, db, model, device, stream, params, cache_dir, report_dir) -> BatchResult:
     params = params.validate()
     cache_dir = cache_dir or default_cache_dir()
     _, model_sha = model_identity(model)
@@ -118,12 +120,22 @@ def _analyze(inputs, db, model, device, stream, params, cache_dir) -> BatchResul
     for failure in result.failures:
         progress.report(failure["path"], "failed")
     record_failures(db, result.failures)
+    touched = sorted({a["video_id"] for a in result.analysed + result.skipped})
+    result.report = build_reports(db, report_dir or default_report_dir(db), touched)
+    publish_artifacts(db, [a["analysis_id"] for a in result.analysed], len(result.skipped), result.failures,
+                      result.report)
     return result
 
 
 def default_cache_dir() -> str:
     """Where extracted PCM is kept, keyed by content hash: $LAUGHTRACK_CACHE or ~/.cache/laughtrack."""
     return os.environ.get("LAUGHTRACK_CACHE") or str(Path.home() / ".cache" / "laughtrack")
+
+
+def default_report_dir(db: str) -> str:
+    """Reports go beside the database: results.duckdb → results-reports/."""
+    path = Path(db)
+    return str(path.with_name(f"{path.stem}-reports"))
 
 
 def _outcome(future):

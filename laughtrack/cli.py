@@ -107,7 +107,8 @@ def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (s
     raise typer.Exit(1 if result.failures else 0)
 
 
-def run_analysis(paths: list[str], db: Path, model: str, device: str, stream: str, params, cache_dir):
+def run_analysis(paths: list[str], db: Path, model: str, device: str, stream: str, params, cache_dir,
+                 report_dir: str | None = None):
     """Run the analyze-batch flow with a progress bar per file; exit 1 on a model/database error."""
     _prefect_env()
     from laughtrack import progress as progress_mod
@@ -134,7 +135,7 @@ def run_analysis(paths: list[str], db: Path, model: str, device: str, stream: st
         progress_mod.set_sink(on_stage)
         try:
             return analyze_batch(paths=list(paths), db=str(db), model=model, device=device, stream=stream,
-                                 params=params, cache_dir=cache_dir)
+                                 params=params, cache_dir=cache_dir, report_dir=report_dir)
         except (LaughtrackError, SenseVoiceError, StoreError) as exc:
             bar.stop()
             _fail(str(exc))
@@ -174,8 +175,31 @@ def _print_summary(db: Path, result, wall_s: float) -> None:
                   f"{len(result.failures)} failed; {audio_s / 60:.1f} min of new audio in {wall_s:.1f} s"
                   + (f" ({audio_s / wall_s:.0f}x realtime, Prefect start-up included)" if audio_s else ""),
                   highlight=False)
+    if result.report:
+        console.print(f"report: {result.report}", highlight=False, soft_wrap=True)
     for f in result.failures:
         err.print(f"[red]error:[/red] {f['message']}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def report(out: Path = typer.Option(..., "--out", help="Folder for index.html and videos/<id>-a<stream>/report.html."),
+           db: Path = typer.Option(None, help="DuckDB file [env LAUGHTRACK_DB, else ./laughtrack.duckdb]."),
+           video: list[str] = typer.Option(None, "--video", help="Video id(s) to report on (repeatable)."),
+           all_: bool = typer.Option(False, "--all", help="Report on every analysed video (the default)."),
+           ) -> None:
+    """Write per-video HTML reports and the collection report (from DuckDB alone)."""
+    from laughtrack.reporting import write_reports
+    if video and all_:
+        _fail("give --video ID… or --all, not both", code=2)
+    t0 = time.perf_counter()
+    try:
+        written = write_reports(_settings_db(db), out, list(video) if video else None)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    for (vid, stream_index), page in written.videos.items():
+        console.print(f"video {vid} stream {stream_index}: {page}", highlight=False, soft_wrap=True)
+    console.print(f"collection: {written.index}\n{len(written.videos)} video report(s) in "
+                  f"{time.perf_counter() - t0:.1f} s", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -232,7 +256,8 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo vi
     video = out / "demo.mp4"
     truth_path = render_media(tl, video)
     db = out / "laughtrack.duckdb"
-    result = run_analysis([str(video)], db, model, device, "all", AnalysisParams(), str(out / "cache"))
+    result = run_analysis([str(video)], db, model, device, "all", AnalysisParams(), str(out / "cache"),
+                          str(out / "report"))
     if result.failures:
         _fail(result.failures[0]["message"])
     ids = [a["analysis_id"] for a in result.analysed + result.skipped]
@@ -245,7 +270,10 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo vi
                   f"(max error {max(score['minute_errors']):.2f} s); "
                   f"total error laughter {score['total_rel_error']['laughter_s']:.1%}, "
                   f"applause {score['total_rel_error']['applause_s']:.1%}")
-    console.print(f"video: {video}\ntruth: {truth_path}\ndatabase: {db}\n"
+    from laughtrack.reporting import video_dir_name
+    first = (result.analysed + result.skipped)[0]
+    page = Path(result.report).parent / "videos" / video_dir_name(first["video_id"], first["stream_index"]) / "report.html"
+    console.print(f"video: {video}\ntruth: {truth_path}\ndatabase: {db}\nreport: {page}\n"
                   f"try:   laughtrack query --db {db} \"SELECT * FROM top_moments\"\n"
                   f"demo wall time {time.perf_counter() - t0:.1f} s", soft_wrap=True, highlight=False)
 

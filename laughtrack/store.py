@@ -62,7 +62,7 @@ CREATE VIEW latest_analyses AS
 CREATE VIEW engagement AS
     WITH m AS (
         SELECT analysis_id, sum(laughter_s) AS laughter_s, sum(applause_s) AS applause_s,
-               sum(laughter_count) AS laughs, sum(applause_count) AS applause_bursts,
+               CAST(sum(laughter_count) AS BIGINT) AS laughs, CAST(sum(applause_count) AS BIGINT) AS applause_bursts,
                sum(speech_s) AS speech_s, sum(covered_s) AS covered_s
         FROM minute_density GROUP BY analysis_id)
     SELECT a.video_id, v.path, a.stream_index, a.analysis_id, a.model_id, a.duration_s,
@@ -241,6 +241,29 @@ def minute_table(db: Path, analysis_ids: list[str]) -> list[dict]:
 
 def query(db: Path, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
     """Run one read-only statement with external access disabled; (column names, rows)."""
+    with reader(db) as con:
+        try:
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description] if cur.description else []
+            return names, cur.fetchall()
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            if "read-only" in message.lower():
+                message = f"the results database is read-only here; queries cannot change it ({message})"
+            raise StoreError(message) from None
+
+
+# --- Report data (every number a report shows comes from one of these statements) -------------
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+@contextmanager
+def reader(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection with external access off, retried while a writer holds the file."""
     db = Path(db)
     if not db.exists():
         raise StoreError(f"no results database at '{db}'; run `laughtrack analyze` first or pass --db")
@@ -257,13 +280,63 @@ def query(db: Path, sql: str, params: list | None = None) -> tuple[list[str], li
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 1.0)
     try:
-        cur = con.execute(sql, params or [])
-        names = [d[0] for d in cur.description] if cur.description else []
-        return names, cur.fetchall()
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        if "read-only" in message.lower():
-            message = f"the results database is read-only here; queries cannot change it ({message})"
-        raise StoreError(message) from None
+        yield con
     finally:
         con.close()
+
+
+def report_targets(db: Path, video_ids: list[str] | None = None) -> list[dict]:
+    """Latest analyses (one per video stream) to report on: all, or those of `video_ids`."""
+    with reader(db) as con:
+        rows = _dicts(con, "SELECT video_id, stream_index, analysis_id FROM engagement ORDER BY video_id, stream_index")
+    if video_ids is not None:
+        known = {r["video_id"] for r in rows}
+        missing = [v for v in video_ids if v not in known]
+        if missing:
+            raise StoreError(f"no analysed video with id {', '.join(missing)}; "
+                             "see `laughtrack query \"SELECT video_id, path FROM engagement\"`")
+        rows = [r for r in rows if r["video_id"] in video_ids]
+    return rows
+
+
+VIDEO_REPORT_SQL = {
+    "summary": "SELECT e.*, a.model_id, a.model_sha256, a.params_json, a.code_version, a.device, "
+               "a.finished_at FROM engagement e JOIN analyses a USING (analysis_id) WHERE analysis_id = ?",
+    "language": "SELECT language, sum(end_s - start_s) AS seconds FROM segments WHERE analysis_id = ? "
+                "AND language IS NOT NULL GROUP BY language ORDER BY seconds DESC, language",
+    "minutes": "SELECT * FROM minute_density WHERE analysis_id = ? ORDER BY minute",
+    "timeline": "SELECT start_s, end_s, p_laughter, p_applause, p_speech FROM windows WHERE analysis_id = ? "
+                "ORDER BY start_s",
+    "events": "SELECT label, start_s, end_s, peak_p, mean_p FROM events WHERE analysis_id = ? ORDER BY start_s",
+    "emotions": "SELECT CAST(floor(start_s / 60) AS INTEGER) AS minute, avg(p_happy) AS happy, avg(p_sad) AS sad, "
+                "avg(p_angry) AS angry, avg(p_neutral) AS neutral, avg(p_surprised) AS surprised, "
+                "avg(p_fearful) + avg(p_disgusted) AS other, avg(p_emo_unknown) AS unknown "
+                "FROM windows WHERE analysis_id = ? GROUP BY ALL ORDER BY minute",
+    "languages": "SELECT CAST(floor(start_s / 60) AS INTEGER) AS minute, language, count(*) AS windows "
+                 "FROM windows WHERE analysis_id = ? AND event = 'Speech' GROUP BY ALL ORDER BY minute, language",
+    "moments": "SELECT m.rank, m.label, m.start_s, m.end_s, m.seconds, m.peak_p, m.mean_p, "
+               "(SELECT trim(coalesce(string_agg(t.text, '' ORDER BY t.start_s), '')) FROM tokens t "
+               " WHERE t.analysis_id = m.analysis_id AND t.end_s > m.start_s - 10 AND t.start_s < m.start_s) "
+               "AS said_before FROM top_moments m WHERE m.analysis_id = ? AND m.rank <= 10 ORDER BY m.rank",
+}
+
+
+def video_report_data(db: Path, analysis_id: str) -> dict[str, list[dict]]:
+    """Everything the per-video report shows, keyed like VIDEO_REPORT_SQL."""
+    with reader(db) as con:
+        return {key: _dicts(con, sql, [analysis_id]) for key, sql in VIDEO_REPORT_SQL.items()}
+
+
+COLLECTION_SQL = {
+    "leaderboard": "SELECT video_id, stream_index, path, duration_s, laughs_per_min, applause_per_min, "
+                   "laughter_s, applause_s, engagement_score, coverage FROM engagement "
+                   "ORDER BY engagement_score DESC NULLS LAST, video_id, stream_index",
+    "minutes": "SELECT d.laughter_s, d.applause_s FROM minute_density d "
+               "JOIN latest_analyses a USING (analysis_id)",
+}
+
+
+def collection_report_data(db: Path) -> dict[str, list[dict]]:
+    """The leaderboard and every per-minute row of the latest analyses."""
+    with reader(db) as con:
+        return {key: _dicts(con, sql) for key, sql in COLLECTION_SQL.items()}
