@@ -14,13 +14,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from laughtrack import paths as paths_mod, progress, store
 from laughtrack.analysis import CODE_VERSION, AnalysisParams, analysis_id, video_id
 from laughtrack.errors import LaughtrackError
-from sensevoice_core import DEFAULT_HUB_ID, model_identity
+from laughtrack.settings import Settings
+from sensevoice_core import model_identity
 from tasks.analysis import detect_events, minute_density, now, record_failures, speech_chunks, store_analysis
 from tasks.media import ProbedFile, extract_audio, probe_media
 from tasks.model import ensure_model_limit, scan_streams, transcribe_speech
@@ -40,24 +41,31 @@ class BatchResult:
 
 
 @flow(name="analyze-batch", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
-def analyze_batch(paths: list[str], db: str = "laughtrack.duckdb", model: str = DEFAULT_HUB_ID,
-                  device: str = "auto", stream: str = "all", params: AnalysisParams = AnalysisParams(),
+def analyze_batch(paths: list[str], db: str | None = None, model: str | None = None,
+                  device: str | None = None, stream: str = "all", params: AnalysisParams = AnalysisParams(),
                   cache_dir: str | None = None, report_dir: str | None = None) -> BatchResult:
-    """Analyse media files, folders and globs into the DuckDB file `db`, then report."""
-    return _analyze(paths, db, model, device, stream, params, cache_dir, report_dir)
+    """Analyse media files, folders and globs into DuckDB, then report. Unset settings come from
+    $LAUGHTRACK_DB, $LAUGHTRACK_MODEL, $LAUGHTRACK_DEVICE, $LAUGHTRACK_CACHE, $LAUGHTRACK_REPORTS."""
+    s = Settings.resolve(db=db, model=model, device=device, cache_dir=cache_dir, report_dir=report_dir)
+    return _analyze(paths, s, stream, params)
 
 
 @flow(name="analyze-video", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
-def analyze_video(path: str, db: str = "laughtrack.duckdb", model: str = DEFAULT_HUB_ID,
-                  device: str = "auto", stream: str = "all", params: AnalysisParams = AnalysisParams(),
-                  cache_dir: str | None = None, report_dir: str | None = None) -> BatchResult:
-    """Analyse one media file into the DuckDB file `db`, then report."""
-    return _analyze([path], db, model, device, stream, params, cache_dir, report_dir)
+def analyze_video(path: str, db: str | None = None, model: str | None = None,
+                  device: str | None = None, stream: str = "all", params: AnalysisParams = AnalysisParams(),
+                  cache_dir: str | None = None, report_dir: str | None = None,
+                  sha256: str | None = None, event_id: str | None = None) -> BatchResult:
+    """Analyse one media file into DuckDB, then report. `sha256` and `event_id` come from an
+    upload event (the deployment's trigger); they are logged, the content is hashed again."""
+    if event_id:
+        get_run_logger().info("triggered by event %s for %s (sha256 %s)", event_id, path, sha256)
+    s = Settings.resolve(db=db, model=model, device=device, cache_dir=cache_dir, report_dir=report_dir)
+    return _analyze([path], s, stream, params)
 
 
-def _analyze(inputs, db, model, device, stream, params, cache_dir, report_dir) -> BatchResult:
+def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams) -> BatchResult:
+    db, model, device, cache_dir = s.db, s.model, s.device, s.cache_dir
     params = params.validate()
-    cache_dir = cache_dir or default_cache_dir()
     _, model_sha = model_identity(model)
     ensure_model_limit()
     files, unmatched = paths_mod.expand(inputs)
@@ -121,21 +129,10 @@ def _analyze(inputs, db, model, device, stream, params, cache_dir, report_dir) -
         progress.report(failure["path"], "failed")
     record_failures(db, result.failures)
     touched = sorted({a["video_id"] for a in result.analysed + result.skipped})
-    result.report = build_reports(db, report_dir or default_report_dir(db), touched)
+    result.report = build_reports(db, s.report_dir, touched)
     publish_artifacts(db, [a["analysis_id"] for a in result.analysed], len(result.skipped), result.failures,
                       result.report)
     return result
-
-
-def default_cache_dir() -> str:
-    """Where extracted PCM is kept, keyed by content hash: $LAUGHTRACK_CACHE or ~/.cache/laughtrack."""
-    return os.environ.get("LAUGHTRACK_CACHE") or str(Path.home() / ".cache" / "laughtrack")
-
-
-def default_report_dir(db: str) -> str:
-    """Reports go beside the database: results.duckdb → results-reports/."""
-    path = Path(db)
-    return str(path.with_name(f"{path.stem}-reports"))
 
 
 def _outcome(future):

@@ -147,3 +147,8 @@ MINUTE_DENSITY_SCHEMA = pa.schema([
 MINUTE_EVENTS_SCHEMA = pa.schema([
     ("analysis_id", pa.string()), ("minute", pa.int32()), ("label", pa.string()),
     ("seconds", pa.float64()), ("count", pa.int32())])
+
+
+def config_key(model_sha256: str, params: AnalysisParams, code_version: str = CODE_VERSION) -> str:
+    """What, besides the content, decides an analysis: model, parameters, code (for run keys)."""
+    return hashlib.sha256(json.dumps([model_sha256, params.to_json(), code_version]).encode()).hexdigest()[:16]

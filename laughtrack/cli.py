@@ -42,12 +42,8 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _settings_db(db: Path | None) -> Path:
-    return db or Path(os.environ.get("LAUGHTRACK_DB") or "laughtrack.duckdb")
-
-
-def _settings_model(model: str | None) -> str:
-    from sensevoice_core import DEFAULT_HUB_ID
-    return model or os.environ.get("LAUGHTRACK_MODEL") or DEFAULT_HUB_ID
+    from laughtrack.settings import Settings
+    return Path(Settings.resolve(db=str(db) if db else None).db)
 
 
 def _prefect_env() -> None:
@@ -99,10 +95,12 @@ def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (s
         _fail(f"--stream {stream!r}: use 'all' or a stream number (0 is the first audio stream)", code=2)
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         _fail(f"--device {device!r}: use auto, cpu or cuda", code=2)
-    db = _settings_db(db)
+    from laughtrack.settings import Settings
+    settings = Settings.resolve(db=str(db) if db else None, model=model, cache_dir=str(cache) if cache else None)
+    db = Path(settings.db)
     t0 = time.perf_counter()
-    result = run_analysis(paths, db, _settings_model(model), device, stream,
-                          AnalysisParams(language=language), str(cache) if cache else None)
+    result = run_analysis(paths, db, settings.model, device, stream, AnalysisParams(language=language),
+                          settings.cache_dir)
     _print_summary(db, result, time.perf_counter() - t0)
     raise typer.Exit(1 if result.failures else 0)
 
@@ -229,7 +227,7 @@ def _print_rows(names: list[str], rows: list[tuple], format: str) -> None:
         sys.stdout.write(json.dumps([dict(zip(names, r)) for r in rows], default=str) + "\n")
     elif format == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(rows)
         sys.stdout.write(buf.getvalue())
@@ -288,6 +286,96 @@ def _print_minutes(truth: list[dict], got: list[dict], video: Path) -> None:
                       f"{g['laughter_count']} / {t['laughter_count']}", f"{g['applause_count']} / {t['applause_count']}",
                       f"{g['speech_s']:.1f} / {t['speech_s']:.1f}")
     console.print(table)
+
+
+@app.command()
+def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
+          db: Path = typer.Option(None, help="DuckDB file, to skip what is already analysed [env LAUGHTRACK_DB]."),
+          model: str = typer.Option(None, help="Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL]."),
+          run: bool = typer.Option(False, "--run", help="Analyse in this process instead of emitting events."),
+          once: bool = typer.Option(False, "--once", help="Handle what is in the inbox now, then exit."),
+          quiet_s: float = typer.Option(2.0, help="Seconds a file's size must stay unchanged to count as complete."),
+          ) -> None:
+    """Watch an inbox: each complete new upload becomes a laughtrack.video.uploaded event (or, with
+    --run, an analysis in this process)."""
+    from laughtrack.settings import Settings
+    from laughtrack.watch import Watcher, emit_upload
+    if not inbox.is_dir():
+        _fail(f"inbox '{inbox}' is not a folder", code=2)
+    settings = Settings.resolve(db=str(db) if db else None, model=model)
+    _prefect_env()
+    from prefect.settings import PREFECT_API_URL
+    if not run and not PREFECT_API_URL.value():
+        _fail("no Prefect server configured (PREFECT_API_URL is unset), so there is nowhere to send "
+              "upload events; start one (README: Run it as a service) or use --run", code=2)
+    known = _analysed_hashes(settings)
+    handle = _analyse_here(settings) if run else (lambda p, sha, size: f"emitted {emit_upload(p, sha, size)}")
+    watcher = Watcher(inbox, handle, known=known, quiet_s=quiet_s,
+                      log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    console.print(f"watching {inbox.resolve()} ({len(known)} analysed upload(s) known)", highlight=False)
+    if once:
+        watcher.catch_up()
+        watcher.drain()
+    else:
+        watcher.run()
+    if not run:
+        from prefect.events.worker import EventsWorker
+        EventsWorker.drain_all()
+
+
+def _analysed_hashes(settings) -> set[str]:
+    from laughtrack import store
+    from laughtrack.analysis import CODE_VERSION, AnalysisParams
+    from sensevoice_core import SenseVoiceError, model_identity
+    try:
+        _, model_sha = model_identity(settings.model)
+        return store.analysed_shas(Path(settings.db), model_sha, AnalysisParams().to_json(), CODE_VERSION)
+    except (SenseVoiceError, LaughtrackError):
+        return set()
+
+
+def _analyse_here(settings):
+    def handle(path: Path, sha: str, size: int) -> str:
+        from flows.analyze import analyze_video
+        result = analyze_video(path=str(path), db=settings.db, model=settings.model, cache_dir=settings.cache_dir)
+        if result.failures:
+            return f"failed: {result.failures[0]['message']}"
+        return "analysed" if result.analysed else "already analysed"
+    return handle
+
+
+@app.command()
+def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_INBOX, else ./inbox]."),
+          db: Path = typer.Option(None, help="DuckDB file [env LAUGHTRACK_DB]."),
+          model: str = typer.Option(None, help="Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL]."),
+          inbox_cron: str = typer.Option("*/10 * * * *", help="When to scan the inbox."),
+          report_cron: str = typer.Option("0 3 * * *", help="When to rebuild the reports."),
+          ) -> None:
+    """Serve the three deployments (analyze-inbox, analyze-upload, engagement-report) from this
+    process, for users without a work pool. Needs a Prefect server (PREFECT_API_URL)."""
+    from laughtrack.settings import ENV, Settings
+    settings = Settings.resolve(inbox=str(inbox) if inbox else None, db=str(db) if db else None, model=model)
+    for field, var in ENV.items():   # runs are subprocesses: they read these
+        os.environ[var] = str(Path(getattr(settings, field)).absolute()) if field in ("db", "inbox", "cache_dir",
+                                                                                      "report_dir") else getattr(settings, field)
+    _prefect_env()
+    from prefect import serve as prefect_serve
+    from prefect.events import DeploymentEventTrigger
+    from prefect.settings import PREFECT_API_URL
+    if not PREFECT_API_URL.value():
+        _fail("`laughtrack serve` needs a Prefect server: run `prefect server start` and set PREFECT_API_URL", code=2)
+    from flows.analyze import analyze_video
+    from flows.inbox import analyze_inbox
+    from flows.report import engagement_report
+    from laughtrack.watch import EVENT
+    trigger = DeploymentEventTrigger(
+        expect={EVENT}, match={"prefect.resource.id": "laughtrack.video.*"},
+        parameters={"path": "{{ event.payload.path }}", "sha256": "{{ event.payload.sha256 }}",
+                    "event_id": "{{ event.id | string }}"})
+    prefect_serve(
+        analyze_inbox.to_deployment(name="analyze-inbox", cron=inbox_cron),
+        analyze_video.to_deployment(name="analyze-upload", triggers=[trigger]),
+        engagement_report.to_deployment(name="engagement-report", cron=report_cron))
 
 
 def main() -> None:

@@ -340,3 +340,14 @@ def collection_report_data(db: Path) -> dict[str, list[dict]]:
     """The leaderboard and every per-minute row of the latest analyses."""
     with reader(db) as con:
         return {key: _dicts(con, sql) for key, sql in COLLECTION_SQL.items()}
+
+
+def analysed_shas(db: Path, model_sha256: str, params_json: str, code_version: str) -> set[str]:
+    """Content hashes with a complete analysis for this model, parameters and code."""
+    if not Path(db).exists():
+        return set()
+    with reader(db) as con:
+        rows = con.execute("SELECT DISTINCT v.sha256 FROM videos v JOIN analyses a USING (video_id) "
+                           "WHERE a.status = ? AND a.model_sha256 = ? AND a.params_json = ? AND a.code_version = ?",
+                           [DONE, model_sha256, params_json, code_version]).fetchall()
+    return {r[0] for r in rows}
