@@ -98,7 +98,7 @@ def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams
             ready.append(job)
 
     scans = _outcome(scan_streams.submit([j["analysis"]["analysis_id"] for j in ready], [j["pcm"] for j in ready],
-                                         [j["path"] for j in ready], model, device, params)) if ready else []
+                                         [j["path"] for j in ready], model, device, params, cache_dir)) if ready else []
     stored = []
     for i, job in enumerate(ready):
         if isinstance(scans, BaseException):
@@ -110,7 +110,7 @@ def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams
         chunks = speech_chunks.submit(events, job["duration_ms"])
         minutes = minute_density.submit(events, job["duration_ms"])
         transcripts = transcribe_speech.submit(job["analysis"]["analysis_id"], job["pcm"], job["path"], chunks,
-                                               model, device, params)
+                                               model, device, params, cache_dir)
         stored.append((job, store_analysis.submit(db, _row_job(job), scan, events, transcripts, minutes)))
 
     for job, fut in stored:

@@ -113,10 +113,19 @@ def content_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def file_state(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns), to tell whether a file changed while it was read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def check_readable(path: Path) -> None:
     """Raise MediaError with the reason a path cannot be analysed as a media file."""
     if not path.exists():
-        raise MediaError(f"'{path}': no such file" + (" (broken symlink)" if path.is_symlink() else ""))
+        raise MediaError(f"'{path}': " + ("broken symlink or symlink loop" if path.is_symlink() else "no such file"))
     if path.is_dir():
         raise MediaError(f"'{path}': is a directory, not a media file")
     if not path.is_file():

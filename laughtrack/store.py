@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from laughtrack import faults
 from laughtrack.errors import LaughtrackError
 
 LOCK_WAIT_S = 120.0   # how long a writer waits for another process to release the file
@@ -201,6 +202,7 @@ def write_analysis(db: Path, rows: AnalysisRows) -> bool:
                 con.register("_rows", getattr(rows, table))
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
                 con.unregister("_rows")
+                faults.point(f"store:{table}")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

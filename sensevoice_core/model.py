@@ -216,7 +216,7 @@ def _sha256(path: Path) -> str:
 def _build_with_funasr(model_dir: Path, device: torch.device, threads: int):
     with _quiet_funasr():
         from funasr import AutoModel
-        auto = AutoModel(model=str(model_dir), disable_update=True, device=str(device),
+        auto = AutoModel(model=str(model_dir), disable_update=True, device=str(device), trust_remote_code=False,
                          ncpu=threads, disable_pbar=True, disable_log=True)
     return auto.model, auto.kwargs
 

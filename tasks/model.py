@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import threading
 from pathlib import Path
 
@@ -9,11 +12,13 @@ from prefect import task
 from prefect.cache_policies import TASK_SOURCE, Inputs
 from prefect.concurrency.sync import concurrency
 
-from laughtrack import media, progress
+from laughtrack import faults, media, progress
 from laughtrack.analysis import AnalysisParams
 from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
 
 MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) around device work
+SLOT_LEASE_S = 60                   # a crashed holder's slot is reclaimed by the server after this
+SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s reclaim pass
 SCAN_BATCH = 64                     # windows per model batch (bench/RESULTS.md)
 TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per batch
 
@@ -39,38 +44,88 @@ def _count_call() -> None:
 
 # Cache keys: the analysis ids (content hash + stream + model sha + parameters + code version) and
 # the task's source; never the paths, which differ between runs and between renamed copies.
-_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device"]) + TASK_SOURCE
+@contextlib.contextmanager
+def device_owner(lock_dir: str):
+    """Own the device: a machine-local file lock (the kernel frees it if the holder is killed),
+    then the Prefect `laughtrack-model` slot (visible in the UI, shared with the server).
+
+    A killed holder's Prefect slot is reclaimed by a real server's repossessor after its lease;
+    an ephemeral server (no PREFECT_API_URL) never reclaims it, so when the wait times out while
+    this process holds the machine lock, the slot is known to be stale and is reset.
+    """
+    Path(lock_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(lock_dir) / "device.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            with _prefect_slot():
+                yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _prefect_slot():
+    acquired = False
+    try:
+        with concurrency(MODEL_LIMIT, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
+            acquired = True
+            yield
+            return
+    except TimeoutError:
+        if acquired:   # raised by the body, not by the wait
+            raise
+    logging.getLogger("laughtrack").warning(
+        "the %s slot stayed taken for %d s while no process on this machine held the device; "
+        "resetting it (left by a killed run)", MODEL_LIMIT, SLOT_WAIT_S)
+    _reset_slot()
+    with concurrency(MODEL_LIMIT, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
+        yield
+
+
+def _reset_slot() -> None:
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(MODEL_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
+
+
+_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device", "lock_dir"]) + TASK_SOURCE
 
 
 @task(name="scan", cache_policy=_SCAN_CACHE, persist_result=True)
 def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str], model_source: str,
-                 device: str, params: AnalysisParams):
+                 device: str, params: AnalysisParams, lock_dir: str):
     """Scan several streams in shared, length-sorted batches; one ScanResult per stream."""
     for label in labels:
         progress.report(label, "scan")
-    with concurrency(MODEL_LIMIT, occupy=1):
+    with device_owner(lock_dir):
         model = get_model(model_source, device)
         _count_call()
+        faults.point("scan")
         return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths],
                          params.scan_options(batch_size=SCAN_BATCH))
 
 
-_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device"]) + TASK_SOURCE
+_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device", "lock_dir"]) + TASK_SOURCE
 
 
 @task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
 def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: list[tuple[int, int]],
-                      model_source: str, device: str, params: AnalysisParams):
+                      model_source: str, device: str, params: AnalysisParams, lock_dir: str):
     """Transcripts of the speech chunks of one stream (empty when there is no speech)."""
     if not chunks_ms or not params.transcribe:
         return []
     progress.report(label, "transcribe")
-    with concurrency(MODEL_LIMIT, occupy=1):
+    with device_owner(lock_dir):
         model = get_model(model_source, device)
         _count_call()
-        pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms]
-        return transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
-                          batch_size=TRANSCRIBE_BATCH)
+        out = []
+        group = TRANSCRIBE_BATCH * 4   # audio in memory: ≤ 32 chunks of ≤ 30 s, whatever the video length
+        for i in range(0, len(chunks_ms), group):
+            pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms[i:i + group]]
+            out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
+                              batch_size=TRANSCRIBE_BATCH)
+        return out
 
 
 def ensure_model_limit() -> None:
