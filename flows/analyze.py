@@ -80,7 +80,7 @@ def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams
             result.failures.append(_failure(path, None, None, "probe", probed))
             continue
         try:
-            jobs.extend(_job(probed, s, model, model_sha, device, params) for s in _streams(probed, stream))
+            jobs.extend(_job(probed, st, model, model_sha, device, params) for st in _streams(probed, stream))
         except LaughtrackError as exc:
             result.failures.append(_failure(path, probed.sha256, None, "probe", exc))
     todo, aliases = _skip_done(db, jobs, result)
