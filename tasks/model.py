@@ -19,7 +19,7 @@ from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
 MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) around device work
 SLOT_LEASE_S = 60                   # a crashed holder's slot is reclaimed by the server after this
 SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s reclaim pass
-SCAN_BATCH = 64                     # windows per model batch (bench/RESULTS.md)
+SCAN_BATCH = 64                     # windows per model batch (not swept yet: issue 7)
 TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per batch
 
 _models: dict[tuple[str, str], SenseVoice] = {}
@@ -42,16 +42,15 @@ def _count_call() -> None:
         model_calls += 1
 
 
-# Cache keys: the analysis ids (content hash + stream + model sha + parameters + code version) and
-# the task's source; never the paths, which differ between runs and between renamed copies.
 @contextlib.contextmanager
 def device_owner(lock_dir: str):
     """Own the device: a machine-local file lock (the kernel frees it if the holder is killed),
     then the Prefect `laughtrack-model` slot (visible in the UI, shared with the server).
 
     A killed holder's Prefect slot is reclaimed by a real server's repossessor after its lease;
-    an ephemeral server (no PREFECT_API_URL) never reclaims it, so when the wait times out while
-    this process holds the machine lock, the slot is known to be stale and is reset.
+    an ephemeral server never reclaims it. When the wait times out while this process holds the
+    machine lock and the server is on this machine (so every holder would be on this machine too),
+    the slot is known to be stale and is reset; against a remote server it keeps waiting.
     """
     Path(lock_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(lock_dir) / "device.lock", "w") as handle:
@@ -67,7 +66,8 @@ def device_owner(lock_dir: str):
 def _prefect_slot():
     acquired = False
     try:
-        with concurrency(MODEL_LIMIT, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
+        with concurrency(MODEL_LIMIT, occupy=1, timeout_seconds=None if _remote_server() else SLOT_WAIT_S,
+                         lease_duration=SLOT_LEASE_S):
             acquired = True
             yield
             return
@@ -82,6 +82,15 @@ def _prefect_slot():
         yield
 
 
+def _remote_server() -> bool:
+    """True when the Prefect API is on another machine (its holders may be elsewhere)."""
+    from urllib.parse import urlparse
+
+    from prefect.settings import PREFECT_API_URL
+    url = PREFECT_API_URL.value()
+    return bool(url) and urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1")
+
+
 def _reset_slot() -> None:
     from prefect import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
@@ -89,6 +98,8 @@ def _reset_slot() -> None:
         client.update_global_concurrency_limit(MODEL_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
+# Cache keys: the analysis ids (content hash + stream + model sha + parameters + code version) and
+# the task's source; never the paths, which differ between runs and between renamed copies.
 _SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device", "lock_dir"]) + TASK_SOURCE
 
 
