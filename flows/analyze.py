@@ -22,6 +22,7 @@ from laughtrack.analysis import CODE_VERSION, AnalysisParams, analysis_id, video
 from laughtrack.errors import LaughtrackError
 from laughtrack.settings import Settings
 from sensevoice_core import model_identity
+from sensevoice_core.model import resolve_backend, resolve_device
 from tasks.analysis import detect_events, minute_density, now, record_failures, speech_chunks, store_analysis
 from tasks.media import ProbedFile, extract_audio, probe_media
 from tasks.model import ensure_model_limit, scan_streams, transcribe_speech
@@ -66,6 +67,7 @@ def analyze_video(path: str, db: str | None = None, model: str | None = None,
 def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams) -> BatchResult:
     db, model, device, cache_dir = s.db, s.model, s.device, s.cache_dir
     params = params.validate()
+    backend = resolve_backend(resolve_device(device), s.backend)
     _, model_sha = model_identity(model)
     ensure_model_limit()
     files, unmatched = paths_mod.expand(inputs)
@@ -80,7 +82,8 @@ def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams
             result.failures.append(_failure(path, None, None, "probe", probed))
             continue
         try:
-            jobs.extend(_job(probed, st, model, model_sha, device, params) for st in _streams(probed, stream))
+            jobs.extend(_job(probed, st, model, model_sha, device, backend, params)
+                        for st in _streams(probed, stream))
         except LaughtrackError as exc:
             result.failures.append(_failure(path, probed.sha256, None, "probe", exc))
     todo, aliases = _skip_done(db, jobs, result)
@@ -98,7 +101,8 @@ def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams
             ready.append(job)
 
     scans = _outcome(scan_streams.submit([j["analysis"]["analysis_id"] for j in ready], [j["pcm"] for j in ready],
-                                         [j["path"] for j in ready], model, device, params, cache_dir)) if ready else []
+                                         [j["path"] for j in ready], model, device, params, cache_dir,
+                                         backend)) if ready else []
     stored = []
     for i, job in enumerate(ready):
         if isinstance(scans, BaseException):
@@ -110,7 +114,7 @@ def _analyze(inputs: list[str], s: Settings, stream: str, params: AnalysisParams
         chunks = speech_chunks.submit(events, job["duration_ms"])
         minutes = minute_density.submit(events, job["duration_ms"])
         transcripts = transcribe_speech.submit(job["analysis"]["analysis_id"], job["pcm"], job["path"], chunks,
-                                               model, device, params, cache_dir)
+                                               model, device, params, cache_dir, backend)
         stored.append((job, store_analysis.submit(db, _row_job(job), scan, events, transcripts, minutes)))
 
     for job, fut in stored:
@@ -153,7 +157,8 @@ def _streams(probed: ProbedFile, stream: str):
     return [probed.info.audio[index]]
 
 
-def _job(probed: ProbedFile, s, model: str, model_sha: str, device: str, params: AnalysisParams) -> dict:
+def _job(probed: ProbedFile, s, model: str, model_sha: str, device: str, backend: str,
+         params: AnalysisParams) -> dict:
     vid = video_id(probed.sha256)
     return {
         "path": probed.path, "probed": probed,
@@ -161,9 +166,9 @@ def _job(probed: ProbedFile, s, model: str, model_sha: str, device: str, params:
                   "container": probed.info.container, "duration_s": probed.info.duration_s},
         "stream": {"video_id": vid, "stream_index": s.index, "codec": s.codec, "channels": s.channels,
                    "sample_rate": s.sample_rate, "duration_s": s.duration_s, "language_tag": s.language_tag},
-        "analysis": {"analysis_id": analysis_id(probed.sha256, s.index, model_sha, params),
+        "analysis": {"analysis_id": analysis_id(probed.sha256, s.index, model_sha, params, backend=backend),
                      "video_id": vid, "stream_index": s.index, "model_id": model, "model_sha256": model_sha,
-                     "params_json": params.to_json(), "code_version": CODE_VERSION, "device": device,
+                     "params_json": params.to_json(), "code_version": CODE_VERSION, "device": f"{device}/{backend}",
                      "started_at": now()},
     }
 

@@ -65,9 +65,10 @@ CODE_VERSION = _code_version()
 
 
 def analysis_id(sha256: str, stream_index: int, model_sha256: str, params: AnalysisParams,
-                code_version: str = CODE_VERSION) -> str:
-    """The identity of one analysis: same bytes, stream, model, parameters and code → same id."""
-    key = json.dumps([sha256, stream_index, model_sha256, params.to_json(), code_version])
+                code_version: str = CODE_VERSION, backend: str = "torch") -> str:
+    """The identity of one analysis: same bytes, stream, model, backend, parameters and code → same id."""
+    key = json.dumps([sha256, stream_index, model_sha256, params.to_json(), code_version]
+                     + ([backend] if backend != "torch" else []))
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 

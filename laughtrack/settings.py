@@ -9,7 +9,8 @@ from pathlib import Path
 from sensevoice_core import DEFAULT_HUB_ID
 
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
-       "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS"}
+       "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
+       "backend": "LAUGHTRACK_BACKEND"}
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Settings:
     inbox: str
     device: str
     report_dir: str
+    backend: str = "auto"   # auto | torch | onnx-int8 (sensevoice_core.model.resolve_backend)
 
     @classmethod
     def resolve(cls, **given: str | None) -> Settings:
@@ -31,4 +33,5 @@ class Settings:
         return cls(db=db, model=pick("model", DEFAULT_HUB_ID),
                    cache_dir=pick("cache_dir", str(Path.home() / ".cache" / "laughtrack")),
                    inbox=pick("inbox", "inbox"), device=pick("device", "auto"),
-                   report_dir=pick("report_dir", str(Path(db).with_name(f"{Path(db).stem}-reports"))))
+                   report_dir=pick("report_dir", str(Path(db).with_name(f"{Path(db).stem}-reports"))),
+                   backend=pick("backend", "auto"))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from sensevoice_core import backends
 from sensevoice_core.errors import ModelIntegrityError, ModelUnavailableError
 from sensevoice_core.tags import EMOTIONS, EVENTS, FAMILIES, LANGUAGES, tag
 
@@ -31,6 +32,7 @@ DEFAULT_HUB_ID = "iic/SenseVoiceSmall"
 HUB_PROBE_TIMEOUT_S = 1.5
 # Hub id prefix → (funasr hub name, host to probe).
 _HUBS = {"FunAudioLLM/": ("hf", "huggingface.co"), "": ("ms", "www.modelscope.cn")}
+BACKENDS = ("auto", "torch", "onnx-int8")
 _REQUIRED_FILES = ("config.yaml", "model.pt", "am.mvn", "configuration.json")
 
 
@@ -57,6 +59,11 @@ class SenseVoice:
     model_dir: Path
     model_sha256: str           # sha256 of the manifest (or of model.pt when there is none)
     funasr_kwargs: dict
+    runner: object = None       # backends.TorchRunner or backends.OrtRunner: runs the encoder + CTC head
+
+    @property
+    def backend(self) -> str:
+        return self.runner.name
 
     @property
     def blank_id(self) -> int:
@@ -85,13 +92,32 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def resolve_backend(device: torch.device, backend: str = "auto", dtype: torch.dtype | None = None) -> str:
+    """`auto` → `onnx-int8` on CPU when onnxruntime is installed (and no dtype was forced), else `torch`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "onnx-int8":
+        if device.type != "cpu":
+            raise ModelUnavailableError(f"backend onnx-int8 runs on the CPU only, not on {device}")
+        if not backends.onnx_available():
+            raise ModelUnavailableError("backend onnx-int8 needs onnxruntime and onnx: pip install onnxruntime onnx")
+        return backend
+    if backend == "auto":
+        cpu_fp32 = device.type == "cpu" and dtype in (None, torch.float32)
+        return "onnx-int8" if cpu_fp32 and backends.onnx_available() else "torch"
+    return backend
+
+
 def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
-               dtype: torch.dtype | None = None, threads: int | None = None) -> SenseVoice:
+               dtype: torch.dtype | None = None, threads: int | None = None,
+               backend: str = "auto", onnx_cache: Path | None = None) -> SenseVoice:
     """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id.
 
-    CUDA runs in bf16 by default (fp16 is broken upstream, funasr #2395); CPU in fp32.
+    CUDA runs the torch module in bf16 by default (fp16 is broken upstream, funasr #2395). CPU
+    runs the int8 ONNX export when onnxruntime is installed (`backend="auto"`), else torch fp32.
     """
     dev = resolve_device(device)
+    which = resolve_backend(dev, backend, dtype)
     dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
     model_dir = resolve_source(source)
     digest = verify_manifest(model_dir)
@@ -101,11 +127,15 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
     module.to(device=dev, dtype=dtype).eval()
     frontend, tokenizer = kwargs["frontend"], kwargs["tokenizer"]
     frontend.dither = 0.0  # funasr defaults to 1.0: features would vary run to run
+    if which == "onnx-int8":
+        runner = backends.OrtRunner(backends.int8_export(module, digest, onnx_cache), n_threads)
+    else:
+        runner = backends.TorchRunner(module, dev, dtype)
     return SenseVoice(module=module, frontend=frontend, tokenizer=tokenizer,
                       families=tag_families(tokenizer),
                       textnorm_ids={n: _piece_id(tokenizer, tag(n)) for n in ("withitn", "woitn")},
                       device=dev, dtype=dtype, source=str(source), model_dir=model_dir,
-                      model_sha256=digest, funasr_kwargs=kwargs)
+                      model_sha256=digest, funasr_kwargs=kwargs, runner=runner)
 
 
 def model_identity(source: str | os.PathLike) -> tuple[Path, str]:
@@ -263,6 +293,6 @@ def tag_families(tokenizer) -> dict[str, TagFamily]:
     return families
 
 
-__all__ = ["SenseVoice", "TagFamily", "load_model", "resolve_source", "write_manifest",
+__all__ = ["SenseVoice", "TagFamily", "load_model", "resolve_backend", "BACKENDS", "resolve_source", "write_manifest",
            "verify_manifest", "check_weights", "FIXTURE_DIR", "DEFAULT_HUB_ID",
            "LANGUAGES", "EMOTIONS", "EVENTS"]

@@ -8,6 +8,8 @@ after the last speech included.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ import torch
 
 from sensevoice_core.errors import AudioInputError
 from sensevoice_core.model import SenseVoice
+from sensevoice_core.profile import CLOCK
 from sensevoice_core.tags import QUERY_FRAME
 
 SAMPLE_RATE = 16_000  # Hz
@@ -140,10 +143,9 @@ def encode_features(module: torch.nn.Module, feats: list[torch.Tensor], language
     return module.ctc.log_softmax(out).float(), out_lens
 
 
-def greedy_ids(logp: torch.Tensor, length: int, blank: int) -> list[int]:
-    """Greedy CTC token ids of the text frames (after the four query frames)."""
-    path = logp[QUERY_FRAMES:length].argmax(-1)
-    path = torch.unique_consecutive(path)
+def greedy_ids(ids: torch.Tensor, length: int, blank: int) -> list[int]:
+    """Greedy CTC token ids of the text frames (after the four query frames), from per-frame argmax ids."""
+    path = torch.unique_consecutive(ids[QUERY_FRAMES:length])
     return [int(t) for t in path if int(t) != blank]
 
 
@@ -154,23 +156,82 @@ def scan(model: SenseVoice, audio: np.ndarray | Iterable[np.ndarray],
 
 
 def scan_many(model: SenseVoice, audios: Sequence[np.ndarray | Iterable[np.ndarray]],
-              options: ScanOptions = ScanOptions()) -> list[ScanResult]:
-    """`scan` of several streams at once; windows of consecutive streams share model batches."""
+              options: ScanOptions = ScanOptions(), prefetch: bool = True) -> list[ScanResult]:
+    """`scan` of several streams at once; windows of consecutive streams share model batches when
+    the backend is batch-invariant (torch). On onnx-int8, whose activation scales are per batch,
+    each stream gets batches of its own, so a stream's numbers never depend on the other files.
+
+    With `prefetch`, a background thread reads the audio and computes the next batch's features
+    while the model runs the current one (the model stays with the calling thread).
+    """
     options = options.validate()
+    outs = [_Collector(model) for _ in audios]
+    batches = _batches(audios, options, share=getattr(model.runner, "batch_invariant", True))
+    featurized = ((batch, _features(model, batch)) for batch in batches)
+    for batch, feats in (prefetched(featurized) if prefetch else featurized):
+        _run_batch(model, batch, feats, options, outs)
+    return [c.result(model) for c in outs]
+
+
+def _batches(audios, options: ScanOptions, share: bool = True) -> Iterator[list[tuple[int, int, np.ndarray]]]:
+    """Batches of (stream, start_sample, samples), in stream and time order; `share`: a batch may
+    hold windows of several streams."""
     window = round(options.window_s * SAMPLE_RATE)
     hop = round(options.hop_s * SAMPLE_RATE)
-    outs = [_Collector(model) for _ in audios]
-    batch: list[tuple[int, int, np.ndarray]] = []   # (stream, start_sample, samples)
+    batch: list[tuple[int, int, np.ndarray]] = []
     for k, audio in enumerate(audios):
         chunks = [audio] if isinstance(audio, np.ndarray) else audio
         for start, samples in iter_windows(chunks, window, hop):
             batch.append((k, start, samples))
             if len(batch) == options.batch_size:
-                _run_batch(model, batch, options, outs)
+                yield batch
                 batch = []
+        if batch and not share:
+            yield batch
+            batch = []
     if batch:
-        _run_batch(model, batch, options, outs)
-    return [c.result(model) for c in outs]
+        yield batch
+
+
+def _features(model: SenseVoice, batch) -> list[torch.Tensor]:
+    with CLOCK("features"):
+        return features(model, [samples for _, _, samples in batch])
+
+
+def prefetched(items: Iterable, depth: int = 2) -> Iterator:
+    """Iterate `items` produced by a background thread, up to `depth` ahead; errors re-raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 — handed to the consumer
+            q.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="scan-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class _Collector:
@@ -192,17 +253,17 @@ class _Collector:
             names={f: fams[f].names for f in fams}, text=self.texts)
 
 
-@torch.inference_mode()
-def _run_batch(model: SenseVoice, batch, options: ScanOptions, outs: list[_Collector]) -> None:
-    order = sorted(range(len(batch)), key=lambda i: -len(batch[i][2]))  # length-sorted
-    feats = features(model, [batch[i][2] for i in order])
-    logp, lens = encode_features(
-        model.module, feats, LANGUAGE_QUERY[options.language],
-        TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"], model.device, model.dtype)
+def _run_batch(model: SenseVoice, batch, feats: list[torch.Tensor], options: ScanOptions,
+               outs: list[_Collector]) -> None:
+    order = sorted(range(len(batch)), key=lambda i: -len(feats[i]))  # length-sorted: least padding
+    with CLOCK("model"):
+        enc = model.runner([feats[i] for i in order],
+                           (LANGUAGE_QUERY[options.language], 1, 2,
+                            TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"]))
     family_probs = {}
     for family, fam in model.families.items():
-        ids = torch.tensor(fam.ids, device=logp.device)
-        family_probs[family] = torch.softmax(logp[:, QUERY_FRAME[family], ids], dim=-1).cpu().numpy()
+        ids = torch.tensor(fam.ids)
+        family_probs[family] = torch.softmax(enc.query_logp[:, QUERY_FRAME[family], ids], dim=-1).numpy()
     restore = np.argsort(order)  # batch item i sits in row restore[i] of the model output
     for k in dict.fromkeys(k for k, _, _ in batch):  # batch items are in stream, time order
         items = [i for i in range(len(batch)) if batch[i][0] == k]
@@ -212,6 +273,6 @@ def _run_batch(model: SenseVoice, batch, options: ScanOptions, outs: list[_Colle
             _, start, samples = batch[i]
             out.starts.append(start)
             out.ends.append(start + len(samples))
-            out.texts.append(model.tokenizer.decode(greedy_ids(logp[row], int(lens[row]), model.blank_id)))
+            out.texts.append(model.tokenizer.decode(greedy_ids(enc.ids[row], int(enc.lengths[row]), model.blank_id)))
         for family, p in family_probs.items():
             out.probs[family].append(p[rows])

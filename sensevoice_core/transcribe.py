@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from itertools import groupby
 
 import numpy as np
-import torch
 
 from sensevoice_core.model import SenseVoice
-from sensevoice_core.scan import LANGUAGE_QUERY, QUERY_FRAMES, SAMPLE_RATE, TEXTNORM_QUERY, encode_features, features
+from sensevoice_core.profile import CLOCK
+from sensevoice_core.scan import LANGUAGE_QUERY, QUERY_FRAMES, SAMPLE_RATE, TEXTNORM_QUERY, features
 from sensevoice_core.tags import display_text, parse_rich
 
 MAX_CHUNK_S = 30.0
@@ -57,16 +57,15 @@ def transcribe(model: SenseVoice, chunks: Sequence[tuple[float, np.ndarray]], la
     return [results[i] for i in range(len(chunks))]
 
 
-@torch.inference_mode()
 def _transcribe_batch(model: SenseVoice, chunks, language: str, use_itn: bool) -> list[Transcript]:
-    feats = features(model, [np.asarray(s, np.float32) for _, s in chunks])
-    logp, lens = encode_features(model.module, feats, LANGUAGE_QUERY[language],
-                                 TEXTNORM_QUERY["withitn" if use_itn else "woitn"],
-                                 model.device, model.dtype)
+    with CLOCK("features"):
+        feats = features(model, [np.asarray(s, np.float32) for _, s in chunks])
+    with CLOCK("model"):
+        enc = model.runner(feats, (LANGUAGE_QUERY[language], 1, 2, TEXTNORM_QUERY["withitn" if use_itn else "woitn"]))
     frame_s = model.frontend.frame_shift * model.frontend.lfr_n / 1000
     out = []
     for j, (start, samples) in enumerate(chunks):
-        path = logp[j, : int(lens[j])].argmax(-1).tolist()
+        path = enc.ids[j, : int(enc.lengths[j])].tolist()
         ids = [t for t, _ in groupby(path) if t != model.blank_id]
         raw = model.tokenizer.decode(ids)
         segs = parse_rich(raw)

@@ -22,17 +22,17 @@ SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s recl
 SCAN_BATCH = 64                     # windows per model batch (not swept yet: issue 7)
 TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per batch
 
-_models: dict[tuple[str, str], SenseVoice] = {}
+_models: dict[tuple[str, str, str], SenseVoice] = {}
 _lock = threading.Lock()
 model_calls = 0                      # model steps actually run in this process (tests read it)
 
 
-def get_model(source: str, device: str) -> SenseVoice:
-    """The process-wide model for (source, device), loaded on first use."""
+def get_model(source: str, device: str, backend: str = "auto") -> SenseVoice:
+    """The process-wide model for (source, device, backend), loaded on first use."""
     with _lock:
-        key = (str(source), device)
+        key = (str(source), device, backend)
         if key not in _models:
-            _models[key] = load_model(source, device=device)
+            _models[key] = load_model(source, device=device, backend=backend)
         return _models[key]
 
 
@@ -100,35 +100,35 @@ def _reset_slot() -> None:
 
 # Cache keys: the analysis ids (content hash + stream + model sha + parameters + code version) and
 # the task's source; never the paths, which differ between runs and between renamed copies.
-_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device", "lock_dir"]) + TASK_SOURCE
+_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device", "lock_dir", "backend"]) + TASK_SOURCE
 
 
 @task(name="scan", cache_policy=_SCAN_CACHE, persist_result=True)
 def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str], model_source: str,
-                 device: str, params: AnalysisParams, lock_dir: str):
-    """Scan several streams in shared, length-sorted batches; one ScanResult per stream."""
+                 device: str, params: AnalysisParams, lock_dir: str, backend: str = "auto"):
+    """Scan several streams in length-sorted batches; one ScanResult per stream."""
     for label in labels:
         progress.report(label, "scan")
     with device_owner(lock_dir):
-        model = get_model(model_source, device)
+        model = get_model(model_source, device, backend)
         _count_call()
         faults.point("scan")
         return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths],
                          params.scan_options(batch_size=SCAN_BATCH))
 
 
-_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device", "lock_dir"]) + TASK_SOURCE
+_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device", "lock_dir", "backend"]) + TASK_SOURCE
 
 
 @task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
 def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: list[tuple[int, int]],
-                      model_source: str, device: str, params: AnalysisParams, lock_dir: str):
+                      model_source: str, device: str, params: AnalysisParams, lock_dir: str, backend: str = "auto"):
     """Transcripts of the speech chunks of one stream (empty when there is no speech)."""
     if not chunks_ms or not params.transcribe:
         return []
     progress.report(label, "transcribe")
     with device_owner(lock_dir):
-        model = get_model(model_source, device)
+        model = get_model(model_source, device, backend)
         _count_call()
         out = []
         group = TRANSCRIBE_BATCH * 4   # audio in memory: ≤ 32 chunks of ≤ 30 s, whatever the video length

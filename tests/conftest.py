@@ -23,10 +23,32 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """The int8 ONNX exports of this session (subprocesses inherit it): never the user's cache."""
+    import os
+    path = tmp_path_factory.mktemp("onnx-cache")
+    old = os.environ.get("SENSEVOICE_ONNX_CACHE")
+    os.environ["SENSEVOICE_ONNX_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SENSEVOICE_ONNX_CACHE", None)
+    else:
+        os.environ["SENSEVOICE_ONNX_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
-def sv():
+def sv(onnx_cache):
+    """The fixture model as users get it on a CPU: backend auto (onnx-int8)."""
     from sensevoice_core import load_model
     return load_model("fixture", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sv_torch():
+    """The fixture model through the funasr torch module (fp32), the reference."""
+    from sensevoice_core import load_model
+    return load_model("fixture", device="cpu", backend="torch")
 
 
 class SocketAttempts(list):

@@ -55,29 +55,45 @@ def test_streamed_chunks_give_the_same_windows_as_one_array(sv, clip, result):
     np.testing.assert_allclose(streamed.probs["event"], result.probs["event"], atol=1e-5)
 
 
-def test_batched_equals_single_window_within_1e_4(sv, clip):
+def test_batched_equals_single_window_within_1e_4_on_torch(sv_torch, clip):
     audio = clip[: 6 * SR + 1234]  # ends in a shorter-than-hop tail
-    batched = scan(sv, audio, ScanOptions(batch_size=64))
-    single = scan(sv, audio, ScanOptions(batch_size=1))
+    batched = scan(sv_torch, audio, ScanOptions(batch_size=64))
+    single = scan(sv_torch, audio, ScanOptions(batch_size=1))
     for family in batched.probs:
         np.testing.assert_allclose(batched.probs[family], single.probs[family], atol=1e-4)
     assert batched.text == single.text
 
 
-def test_several_streams_share_batches_and_keep_their_own_windows(sv, clip, result):
+def test_several_streams_share_batches_and_keep_their_own_windows_on_torch(sv_torch, clip):
     short = clip[: 3 * SR + 700]
-    many = scan_many(sv, [short, clip, short], ScanOptions(batch_size=16))
-    alone = scan(sv, short, ScanOptions(batch_size=16))
+    many = scan_many(sv_torch, [short, clip, short], ScanOptions(window_s=1.0, hop_s=0.5, batch_size=16))
+    alone = scan(sv_torch, short, ScanOptions(window_s=1.0, hop_s=0.5, batch_size=16))
+    whole = scan(sv_torch, clip, ScanOptions(window_s=1.0, hop_s=0.5))
     for got in (many[0], many[2]):
         np.testing.assert_array_equal(got.start_s, alone.start_s)
         np.testing.assert_allclose(got.probs["event"], alone.probs["event"], atol=1e-4)
-    np.testing.assert_array_equal(many[1].end_s, result.end_s)
-    np.testing.assert_allclose(many[1].probs["event"], result.probs["event"], atol=1e-4)
+    np.testing.assert_array_equal(many[1].end_s, whole.end_s)
+    np.testing.assert_allclose(many[1].probs["event"], whole.probs["event"], atol=1e-4)
 
 
-def test_window_tags_equal_funasr_generate_on_the_same_window(sv, result, clip):
+def test_on_int8_a_streams_numbers_do_not_depend_on_the_other_files(sv, clip, result):
+    assert sv.backend == "onnx-int8"
+    short = clip[: 3 * SR + 700]
+    many = scan_many(sv, [short, clip, short], ScanOptions(window_s=1.0, hop_s=0.5))
+    alone = scan(sv, short, ScanOptions(window_s=1.0, hop_s=0.5))
+    for got in (many[0], many[2]):
+        np.testing.assert_array_equal(got.start_s, alone.start_s)
+        for family in got.probs:
+            np.testing.assert_array_equal(got.probs[family], alone.probs[family])
+    for family in result.probs:
+        np.testing.assert_array_equal(many[1].probs[family], result.probs[family])
+    assert many[1].text == result.text
+
+
+def test_window_tags_equal_funasr_generate_on_the_same_window(sv_torch, clip):
+    result = scan(sv_torch, clip, ScanOptions(window_s=1.0, hop_s=0.5))
     from funasr import AutoModel
-    auto = AutoModel(model=str(sv.model_dir), disable_update=True, device="cpu", disable_pbar=True)
+    auto = AutoModel(model=str(sv_torch.model_dir), disable_update=True, device="cpu", disable_pbar=True)
     auto.kwargs["frontend"].dither = 0.0  # as laughtrack does; funasr's default 1.0 adds noise
     picks = np.linspace(0, len(result) - 1, 12).astype(int)
     for i in picks:
@@ -123,7 +139,8 @@ def test_empty_and_tiny_audio(sv):
 
 
 @pytest.mark.gpu
-def test_cuda_bf16_agrees_with_cpu_fp32(clip, result):
+def test_cuda_bf16_agrees_with_cpu_fp32(sv_torch, clip):
+    result = scan(sv_torch, clip, ScanOptions(window_s=1.0, hop_s=0.5))
     from sensevoice_core import load_model
     gpu = load_model("fixture", device="cuda")
     assert gpu.dtype == torch.bfloat16

@@ -18,9 +18,9 @@ def speech():
 
 
 @pytest.fixture(scope="module")
-def transcripts(sv, speech):
+def transcripts(sv_torch, speech):
     audio, _ = speech
-    return transcribe(sv, [(0.0, audio[: 5 * SR]), (5.0, audio[5 * SR:])], use_itn=False)
+    return transcribe(sv_torch, [(0.0, audio[: 5 * SR]), (5.0, audio[5 * SR:])], use_itn=False)
 
 
 def test_tags_and_text_of_speech(transcripts):
@@ -30,9 +30,9 @@ def test_tags_and_text_of_speech(transcripts):
         assert t.text == rich_transcription_postprocess(t.raw_text)
 
 
-def test_raw_text_is_what_funasr_generate_returns(sv, speech, transcripts):
+def test_raw_text_is_what_funasr_generate_returns(sv_torch, speech, transcripts):
     from funasr import AutoModel
-    auto = AutoModel(model=str(sv.model_dir), disable_update=True, device="cpu", disable_pbar=True)
+    auto = AutoModel(model=str(sv_torch.model_dir), disable_update=True, device="cpu", disable_pbar=True)
     auto.kwargs["frontend"].dither = 0.0
     audio, _ = speech
     out = auto.generate(input=audio[5 * SR:], language="auto", use_itn=False, disable_pbar=True)
