@@ -32,6 +32,7 @@ class AnalysisParams:
 
     window_s: float = 0.5    # tools/tune_events.py: 0.5/0.25 beat 1.0/0.5 and 1.0/0.25 on edge error
     hop_s: float = 0.25
+    adaptive: bool = True    # odd windows only at transitions: same accuracy, ~half the model work (bench/RESULTS.md)
     language: str = "auto"
     use_itn: bool = True
     transcribe: bool = True
@@ -44,7 +45,7 @@ class AnalysisParams:
 
     def scan_options(self, batch_size: int = 64) -> ScanOptions:
         return ScanOptions(window_s=self.window_s, hop_s=self.hop_s, batch_size=batch_size,
-                           language=self.language, use_itn=False)
+                           language=self.language, use_itn=False, adaptive=self.adaptive)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

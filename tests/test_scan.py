@@ -148,3 +148,36 @@ def test_cuda_bf16_agrees_with_cpu_fp32(sv_torch, clip):
     agree = np.mean(np.array(res.tags("event")) == np.array(result.tags("event")))
     assert agree >= 0.95
     np.testing.assert_allclose(res.probs["event"], result.probs["event"], atol=0.08)
+
+
+def test_adaptive_scan_runs_the_odd_windows_only_at_transitions(sv_torch, clip):
+    full = scan(sv_torch, clip, ScanOptions(window_s=0.5, hop_s=0.25))
+    fast = scan(sv_torch, clip, ScanOptions(window_s=0.5, hop_s=0.25, adaptive=True))
+    assert len(fast) < 0.7 * len(full)
+    # every adaptive window is a window of the full scan, with the same numbers
+    index = {(a, b): i for i, (a, b) in enumerate(zip(full.start_s, full.end_s))}
+    rows = [index[(a, b)] for a, b in zip(fast.start_s, fast.end_s)]
+    for family in full.probs:
+        np.testing.assert_allclose(fast.probs[family], full.probs[family][rows], atol=1e-4)
+    assert fast.start_s[0] == 0.0 and fast.end_s[-1] == pytest.approx(len(clip) / SR)
+    assert np.all(fast.start_s[1:] <= fast.end_s[:-1])   # still no gaps
+    # each skipped odd window sits between two even windows with the same tags
+    kept = set(rows)
+    for i in range(1, len(full) - 1):
+        if i not in kept and full.start_s[i] % 0.5 != 0 and full.end_s[i] - full.start_s[i] == 0.5:
+            before, after = full.tags("event")[i - 1], full.tags("event")[i + 1]
+            assert before == after == full.tags("event")[i]
+
+
+def test_adaptive_events_equal_the_full_scans_events(sv):
+    from laughtrack import demo, events
+    for name, timeline in demo.accuracy_timelines().items():
+        audio = synth.render(timeline)[0]
+        got = [scan(sv, audio, ScanOptions(window_s=0.5, hop_s=0.25, adaptive=a)) for a in (False, True)]
+        evs = [events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"]) for r in got]
+        assert [(e.label, e.start_ms, e.end_ms) for e in evs[0]] == [(e.label, e.start_ms, e.end_ms) for e in evs[1]], name
+
+
+def test_adaptive_needs_window_twice_the_hop():
+    with pytest.raises(ValueError, match="adaptive"):
+        ScanOptions(window_s=1.0, hop_s=0.25, adaptive=True).validate()
