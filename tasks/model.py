@@ -19,8 +19,10 @@ from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
 MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) around device work
 SLOT_LEASE_S = 60                   # a crashed holder's slot is reclaimed by the server after this
 SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s reclaim pass
-SCAN_BATCH = 64                     # windows per model batch (not swept yet: issue 7)
-TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per batch
+SCAN_BATCH = 64                     # windows per CPU batch (bench/RESULTS.md: flat from 16 to 256 on int8)
+TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per CPU batch
+GPU_SCAN_BATCH = 1024               # a GPU wants large batches; 0.5 s windows are ~12 frames each
+GPU_TRANSCRIBE_BATCH = 32
 
 _models: dict[tuple[str, str, str], SenseVoice] = {}
 _lock = threading.Lock()
@@ -113,8 +115,8 @@ def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str
         model = get_model(model_source, device, backend)
         _count_call()
         faults.point("scan")
-        return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths],
-                         params.scan_options(batch_size=SCAN_BATCH))
+        batch = GPU_SCAN_BATCH if model.device.type == "cuda" else SCAN_BATCH
+        return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths], params.scan_options(batch_size=batch))
 
 
 _TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device", "lock_dir", "backend"]) + TASK_SOURCE
@@ -131,11 +133,11 @@ def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: li
         model = get_model(model_source, device, backend)
         _count_call()
         out = []
-        group = TRANSCRIBE_BATCH * 4   # audio in memory: ≤ 32 chunks of ≤ 30 s, whatever the video length
+        batch = GPU_TRANSCRIBE_BATCH if model.device.type == "cuda" else TRANSCRIBE_BATCH
+        group = batch * 4   # audio in memory: ≤ 4 batches of ≤ 30 s chunks, whatever the video length
         for i in range(0, len(chunks_ms), group):
             pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms[i:i + group]]
-            out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
-                              batch_size=TRANSCRIBE_BATCH)
+            out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn, batch_size=batch)
         return out
 
 
