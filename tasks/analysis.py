@@ -22,7 +22,7 @@ def detect_events(scan: ScanResult, params: AnalysisParams) -> list[Event]:
 
 @task(name="segment")
 def speech_chunks(events: list[Event], duration_ms: int) -> list[tuple[int, int]]:
-    """Speech regions from the scan, as ≤ 30 s chunks for transcription."""
+    """Speech regions from the scan, as ≤ 15 s chunks for transcription."""
     return events_mod.speech_chunks(events, duration_ms)
 
 

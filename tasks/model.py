@@ -20,7 +20,7 @@ MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) a
 SLOT_LEASE_S = 60                   # a crashed holder's slot is reclaimed by the server after this
 SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s reclaim pass
 SCAN_BATCH = 64                     # windows per CPU batch (bench/RESULTS.md: flat from 16 to 256 on int8)
-TRANSCRIBE_BATCH = 8                # ≤ 30 s chunks per CPU batch
+TRANSCRIBE_BATCH = 8                # ≤ 15 s chunks per CPU batch
 GPU_SCAN_BATCH = 1024               # a GPU wants large batches; 0.5 s windows are ~12 frames each
 GPU_TRANSCRIBE_BATCH = 32
 
@@ -134,7 +134,7 @@ def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: li
         _count_call()
         out = []
         batch = GPU_TRANSCRIBE_BATCH if model.device.type == "cuda" else TRANSCRIBE_BATCH
-        group = batch * 4   # audio in memory: ≤ 4 batches of ≤ 30 s chunks, whatever the video length
+        group = batch * 4   # audio in memory: ≤ 4 batches of ≤ 15 s chunks, whatever the video length
         for i in range(0, len(chunks_ms), group):
             pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms[i:i + group]]
             out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn, batch_size=batch)

@@ -90,10 +90,11 @@ def test_minute_labels_keep_every_label():
     ([(0, 5_000)], 10_000, [(0, 5_200)]),
     # pauses ≤ 1 s are joined
     ([(1_000, 3_000), (3_800, 6_000)], 10_000, [(800, 6_200)]),
-    # long speech is split evenly into chunks ≤ 30 s
-    ([(0, 70_000)], 70_000, [(0, 23_333), (23_333, 46_666), (46_666, 70_000)]),
+    # long speech is split evenly into chunks ≤ 15 s
+    ([(0, 70_000)], 70_000, [(0, 14_000), (14_000, 28_000), (28_000, 42_000), (42_000, 56_000),
+                             (56_000, 70_000)]),
 ])
 def test_speech_chunks(speech, duration_ms, expected):
     got = events.speech_chunks([ev(a, b, "Speech") for a, b in speech], duration_ms)
     assert got == expected
-    assert all(b - a <= 30_000 for a, b in got)
+    assert all(b - a <= 15_000 for a, b in got)
