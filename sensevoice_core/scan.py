@@ -200,7 +200,6 @@ class _Refiner:
         self.half = self.window // 2
         self.last: dict[int, tuple[int, np.ndarray, np.ndarray, int]] = {}  # stream → previous even window
         self.pending: list[tuple[int, int, np.ndarray]] = []
-        self.event_col = list(model.families).index("event") if "event" in model.families else None
 
     def add(self, batch, probs: dict[str, np.ndarray]) -> None:
         event, emotion = probs.get("event"), probs.get("emotion")
@@ -211,8 +210,6 @@ class _Refiner:
             if (prev is not None and prev[0] + self.window == start and len(samples) == self.window
                     and self._differ(prev[2], prev[3], p_event, emo)):
                 self._queue(k, prev[0] + self.half, np.concatenate([prev[1][self.half:], samples[:self.half]]))
-            if self.pending and not self.share and self.pending[0][0] != k:
-                self.flush()
             self.last[k] = (start, samples, p_event, emo)
 
     def _differ(self, p_a: np.ndarray, emo_a: int, p_b: np.ndarray, emo_b: int) -> bool:
