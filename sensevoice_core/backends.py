@@ -158,8 +158,9 @@ def export_fp32(module: torch.nn.Module, path: Path) -> None:
 def quantize_int8(src: Path, dst: Path) -> None:
     """Dynamic int8 quantization of the MatMul weights (per tensor)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    logging.getLogger().disabled, was = True, logging.getLogger().disabled
+    root = logging.getLogger()
+    was_disabled, root.disabled = root.disabled, True   # the quantizer logs every tensor at INFO
     try:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
     finally:
-        logging.getLogger().disabled = was
+        root.disabled = was_disabled

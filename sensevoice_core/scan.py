@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sensevoice_core.backends import QUERY_FRAMES
 from sensevoice_core.errors import AudioInputError
 from sensevoice_core.model import SenseVoice
 from sensevoice_core.profile import CLOCK
 from sensevoice_core.tags import QUERY_FRAME
 
 SAMPLE_RATE = 16_000  # Hz
-QUERY_FRAMES = 4      # language, emotion, event, text-norm
 MIN_WINDOW_SAMPLES = 400  # one 25 ms fbank frame; shorter audio is zero-padded to this
 # SenseVoiceSmall.lid_dict / textnorm_dict: query-embedding rows, not vocabulary ids.
 LANGUAGE_QUERY = {"auto": 0, "zh": 3, "en": 4, "yue": 7, "ja": 11, "ko": 12, "nospeech": 13}
