@@ -23,8 +23,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
+# PYTEST_ARGS: e.g. --reverse or --random-order (the suite passes in any order), -m "not server".
 test: $(STAMP) /usr/bin/chromedriver
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench
@@ -34,4 +35,4 @@ fixture: $(STAMP)
 	$(PY) tools/train_fixture.py --out sensevoice_core/fixture
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out

@@ -84,30 +84,31 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
 def run_laughtrack(model_dir: str, videos: list[str], work: Path) -> dict:
     from flows.analyze import analyze_batch
     from laughtrack import media, synth
+    from laughtrack.config import RunConfig
     from sensevoice_core.profile import CLOCK
     from tasks.model import get_model
 
     db, cache, reports = str(work / "laughtrack.duckdb"), str(work / "cache"), str(work / "reports")
+    config = RunConfig(db=db, model=model_dir, device="cpu", cache_dir=cache, report_dir=reports)
     warm = work / "warmup.wav"
     media.write_media(synth.render(synth.parse_timeline({"duration_s": 2.0, "segments": [
         {"start_s": 0, "end_s": 2, "kind": "speech"}]}))[0], warm)
     t0 = time.perf_counter()
-    model = get_model(model_dir, "cpu", "auto")   # what the scan task will ask for: loaded once per process
+    model = get_model(config.engine())   # what the scan task will ask for: loaded once per process
     load_s = time.perf_counter() - t0
     rss_after_load = peak_rss_mb()
     t0 = time.perf_counter()
-    analyze_batch(paths=[str(warm)], db=db, model=model_dir, device="cpu", cache_dir=cache, report_dir=reports)
+    analyze_batch(paths=[str(warm)], config=config)
     warmup_s = time.perf_counter() - t0   # Prefect server start + DB migrations + the first flow run
     CLOCK.reset()
     t0 = time.perf_counter()
-    state = analyze_batch(paths=videos, db=db, model=model_dir, device="cpu", cache_dir=cache,
-                          report_dir=reports, return_state=True)
+    state = analyze_batch(paths=videos, config=config, return_state=True)
     wall = time.perf_counter() - t0
     result = state.result()
     assert len(result.analysed) == len(videos) and not result.failures, result
     truth_s, truth_chunks = _transcribe_truth_speech(model, videos, result, cache)
     wall += truth_s
-    audio_s = _audio_seconds(db, [a["analysis_id"] for a in result.analysed])
+    audio_s = _audio_seconds(db, [a.analysis_id for a in result.analysed])
     tasks = _task_runs(state.state_details.flow_run_id)
     clock = CLOCK.snapshot()
     busy = _union(list(tasks.values()))
@@ -137,7 +138,7 @@ def _transcribe_truth_speech(model, videos: list[str], result, cache: str) -> tu
     from laughtrack import events, media
     from laughtrack.synth import load_timeline
     from sensevoice_core import transcribe
-    from tasks.model import TRANSCRIBE_BATCH
+    from laughtrack.config import TRANSCRIBE_BATCH
 
     t0 = time.perf_counter()
     n = 0
@@ -148,7 +149,7 @@ def _transcribe_truth_speech(model, videos: list[str], result, cache: str) -> tu
         chunks = events.speech_chunks(speech, round(tl.duration_s * 1000))
         audio = media.decode_audio(Path(video))
         pieces = [(a / 1000, audio[a * SR // 1000:b * SR // 1000]) for a, b in chunks]
-        transcribe(model, pieces, batch_size=TRANSCRIBE_BATCH)
+        transcribe(model, pieces, batch_size=TRANSCRIBE_BATCH["cpu"])
         n += len(pieces)
     return time.perf_counter() - t0, n
 

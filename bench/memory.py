@@ -36,16 +36,18 @@ def child(paths: list[str], db: str, cache: str) -> dict:
     """Run in the child: analyse, sampling RSS at each finished video."""
     from flows.analyze import analyze_batch
     from laughtrack import progress
+    from laughtrack.config import RunConfig
+    from laughtrack.records import Stage
     samples: list[float] = []
     lock = threading.Lock()
 
     def on_stage(path: str, stage: str) -> None:
-        if stage == "done":
+        if stage == Stage.DONE:
             with lock:
                 samples.append(rss_mb())
     progress.set_sink(on_stage)
     t0 = time.perf_counter()
-    result = analyze_batch(paths=paths, db=db, model="fixture", device="cpu", cache_dir=cache)
+    result = analyze_batch(paths=paths, config=RunConfig(db=db, model="fixture", device="cpu", cache_dir=cache))
     return {"analysed": len(result.analysed), "failed": len(result.failures), "wall_s": time.perf_counter() - t0,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_after_each_mb": samples}
 

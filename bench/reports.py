@@ -13,18 +13,35 @@ import argparse
 import hashlib
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from laughtrack import analysis, density, store
+from laughtrack import density
+from laughtrack.analysis import CODE_VERSION, AnalysisParams
+from laughtrack.config import ConfigKey, video_id
 from laughtrack.events import Event
+from laughtrack.media import AudioStream, FileState, MediaInfo
+from laughtrack.records import Job, Lineage, Probed, Video
 from laughtrack.reporting import write_reports
+from laughtrack.store import AnalysisRows, open_store
 from sensevoice_core import ScanResult, Token, Transcript
 from sensevoice_core.tags import EMOTIONS, EVENTS, LANGUAGES
 
+KEY = ConfigKey("0" * 64, AnalysisParams().to_json(), CODE_VERSION, "bench")
 
-def fake_analysis(i: int, minutes: int, rng: np.random.Generator) -> store.AnalysisRows:
+
+def fake_job(i: int, minutes: int) -> Job:
+    sha = hashlib.sha256(str(i).encode()).hexdigest()
+    vid, path = video_id(sha), f"/videos/talk-{i:03d}.mp4"
+    lineage = Lineage(KEY.analysis(sha, 0).analysis_id, vid, 0, "bench", KEY.model_sha256, KEY.params_json,
+                      KEY.code_version, KEY.id, "cpu", datetime.now(timezone.utc))
+    return Job(path, Probed(path, sha, MediaInfo(path, "mp4", 1, minutes * 60.0, (), ()), FileState(1, 0)),
+               Video(vid, sha, 1, "mp4", minutes * 60.0), AudioStream(0, "aac", 2, 48000, minutes * 60.0, None), lineage)
+
+
+def fake_analysis(i: int, minutes: int, rng: np.random.Generator) -> AnalysisRows:
     duration_ms = minutes * 60_000
     n = duration_ms // 250
     start = np.arange(n) * 0.25
@@ -36,22 +53,8 @@ def fake_analysis(i: int, minutes: int, rng: np.random.Generator) -> store.Analy
     transcripts = [Transcript(a / 1000, a / 1000 + 20, "en", "NEUTRAL", "Speech", "<|en|>" + "ba " * 40, "ba " * 40,
                               tuple(Token("ba", a / 1000 + k * 0.5, a / 1000 + k * 0.5 + 0.3) for k in range(40)))
                    for a in range(0, duration_ms, 30_000)]
-    aid, sha = f"bench{i:04d}", hashlib.sha256(str(i).encode()).hexdigest()
-    vid = analysis.video_id(sha)
-    wide, long = density.minute_density(evs, duration_ms), density.minute_labels(evs, duration_ms)
-    return store.AnalysisRows(
-        video={"video_id": vid, "sha256": sha, "size_bytes": 1, "container": "mp4", "duration_s": minutes * 60.0},
-        path=f"/videos/talk-{i:03d}.mp4",
-        stream={"video_id": vid, "stream_index": 0, "codec": "aac", "channels": 2, "sample_rate": 48000,
-                "duration_s": minutes * 60.0, "language_tag": None},
-        analysis={"analysis_id": aid, "video_id": vid, "stream_index": 0, "model_id": "bench", "model_sha256": "0" * 64,
-                  "params_json": analysis.AnalysisParams().to_json(), "code_version": analysis.CODE_VERSION,
-                  "device": "cpu", "duration_s": minutes * 60.0, "started_at": None},
-        windows=analysis.window_table(aid, scan), segments=analysis.segment_table(aid, transcripts),
-        tokens=analysis.token_table(aid, transcripts), events=analysis.event_table(aid, evs),
-        minute_density=analysis.rows_table(wide, analysis.MINUTE_DENSITY_SCHEMA, analysis_id=aid, video_id=vid,
-                                           stream_index=0),
-        minute_events=analysis.rows_table(long, analysis.MINUTE_EVENTS_SCHEMA, analysis_id=aid))
+    return AnalysisRows.build(fake_job(i, minutes), minutes * 60.0, scan, evs, transcripts,
+                              density.minute_density(evs, duration_ms), density.minute_labels(evs, duration_ms))
 
 
 def main() -> None:
@@ -61,17 +64,17 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.duckdb"
+        store = open_store(Path(tmp) / "bench.duckdb")
         t0 = time.perf_counter()
         for i in range(args.videos):
-            store.write_analysis(db, fake_analysis(i, args.minutes, rng))
+            store.write_analysis(fake_analysis(i, args.minutes, rng))
         fill = time.perf_counter() - t0
-        first = store.report_targets(db)[0]["video_id"]
+        first = store.report_targets()[0]["video_id"]
         t1 = time.perf_counter()
-        write_reports(db, Path(tmp) / "one", [first])
+        write_reports(store, Path(tmp) / "one", [first])
         one = time.perf_counter() - t1
         t2 = time.perf_counter()
-        write_reports(db, Path(tmp) / "all")
+        write_reports(store, Path(tmp) / "all")
         every = time.perf_counter() - t2
     print(f"{args.videos} synthetic {args.minutes}-min analyses written in {fill:.1f} s")
     print(f"report for 1 video (+ collection index): {one:.2f} s")

@@ -1,16 +1,18 @@
-"""The scheduled report flow: rebuild every page and the collection index from DuckDB."""
+"""The scheduled report flow: rebuild every page and the collection index from the results store."""
 
 from __future__ import annotations
 
+import os
+
 from prefect import flow
 
-from laughtrack.settings import Settings
+from laughtrack.config import RunConfig
 from tasks.report import build_reports
 
 
 @flow(name="engagement-report")
-def engagement_report(db: str | None = None, out: str | None = None) -> str:
+def engagement_report(config: RunConfig | None = None) -> str:
     """Rebuild all per-video reports and the collection report; return the index path.
-    Unset: $LAUGHTRACK_DB / $LAUGHTRACK_REPORTS, else laughtrack.duckdb and <db>-reports/."""
-    s = Settings.resolve(db=db, report_dir=out)
-    return build_reports(s.db, s.report_dir, None)
+    Without `config`: $LAUGHTRACK_DB / $LAUGHTRACK_REPORTS, else laughtrack.duckdb and <db>-reports/."""
+    config = config or RunConfig.from_env(os.environ)
+    return build_reports(config.db, config.reports, None)

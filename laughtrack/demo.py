@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -111,8 +112,10 @@ def accuracy_timelines() -> dict[str, Timeline]:
     return out
 
 
-def minute_errors(truth: list[dict], got: list[dict]) -> dict:
-    """Per-minute |error| of laughter_s and applause_s, and total-seconds relative errors."""
+def minute_errors(truth: list[dict], got: list) -> dict:
+    """Per-minute |error| of laughter_s and applause_s, and total-seconds relative errors.
+    `got`: minute_density rows as dicts (from the store) or MinuteRow records."""
+    got = [asdict(g) if is_dataclass(g) else g for g in got]
     errors = [abs(t[k] - g[k]) for t, g in zip(truth, got) for k in ("laughter_s", "applause_s")]
     totals = {}
     for k in ("laughter_s", "applause_s"):
@@ -121,3 +124,19 @@ def minute_errors(truth: list[dict], got: list[dict]) -> dict:
         totals[k] = abs(have - want) / want if want else float(have > 0)
     return {"minute_errors": errors, "total_rel_error": totals, "minutes": len(truth),
             "same_minutes": len(truth) == len(got)}
+
+
+def score_line(truth: list[dict], got: list[dict]) -> str:
+    """The demo's verdict against the accuracy contract (DESIGN.md), in one line."""
+    score = minute_errors(truth, got)
+    errors = score["minute_errors"]
+    within = sum(e <= 2.0 for e in errors) / len(errors)
+    return (f"per-minute laughter/applause seconds within ±2 s of the truth: {within:.0%} "
+            f"(max error {max(errors):.2f} s); total error laughter {score['total_rel_error']['laughter_s']:.1%}, "
+            f"applause {score['total_rel_error']['applause_s']:.1%}")
+
+
+def page_of(index: Path, outcome) -> Path:
+    """The per-video report page of an analysed stream, beside the collection `index`."""
+    from laughtrack.reporting import video_dir_name
+    return index.parent / "videos" / video_dir_name(outcome.video_id, outcome.stream_index) / "report.html"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from laughtrack.events import Event
+from laughtrack.records import MinuteLabel, MinuteRow
 
 MINUTE_MS = 60_000
+WIDE = {"Laughter": "laughter", "Applause": "applause", "Speech": "speech"}   # label → MinuteRow prefix
 
 
 def minute_count(duration_ms: int) -> int:
@@ -22,7 +25,7 @@ def overlaps(start_ms: int, end_ms: int) -> list[tuple[int, int]]:
             for m in range(start_ms // MINUTE_MS, (end_ms - 1) // MINUTE_MS + 1)]
 
 
-def minute_labels(events: list[Event], duration_ms: int) -> list[dict]:
+def minute_labels(events: list[Event], duration_ms: int) -> list[MinuteLabel]:
     """Long form: one row per (minute, label) with its seconds and onset count (onset minute)."""
     ms: dict[tuple[int, str], int] = defaultdict(int)
     count: dict[tuple[int, str], int] = defaultdict(int)
@@ -32,23 +35,17 @@ def minute_labels(events: list[Event], duration_ms: int) -> list[dict]:
         for m, overlap in overlaps(e.start_ms, end):
             ms[m, e.label] += overlap
         count[min(e.start_ms // MINUTE_MS, last), e.label] += 1
-    keys = sorted(set(ms) | set(count))
-    return [{"minute": m, "label": label, "seconds": ms[m, label] / 1000, "count": count[m, label]}
-            for m, label in keys]
+    return [MinuteLabel(m, label, ms[m, label] / 1000, count[m, label]) for m, label in sorted(set(ms) | set(count))]
 
 
-def minute_density(events: list[Event], duration_ms: int) -> list[dict]:
+def minute_density(events: list[Event], duration_ms: int) -> list[MinuteRow]:
     """Wide form, every minute present: laughter/applause seconds and counts, speech, covered."""
-    rows = [{"minute": m, "laughter_s": 0.0, "applause_s": 0.0, "laughter_count": 0, "applause_count": 0,
-             "speech_s": 0.0, "covered_s": min(MINUTE_MS, duration_ms - m * MINUTE_MS) / 1000}
+    rows = [MinuteRow(m, 0.0, 0.0, 0, 0, 0.0, min(MINUTE_MS, duration_ms - m * MINUTE_MS) / 1000)
             for m in range(minute_count(duration_ms))]
-    columns = {"Laughter": "laughter", "Applause": "applause", "Speech": "speech"}
-    for row in minute_labels(events, duration_ms):
-        name = columns.get(row["label"])
+    for label in minute_labels(events, duration_ms):
+        name = WIDE.get(label.label)
         if name is None:
             continue
-        target = rows[row["minute"]]
-        target[f"{name}_s"] = row["seconds"]
-        if name != "speech":
-            target[f"{name}_count"] = row["count"]
+        changes = {f"{name}_s": label.seconds} | ({} if name == "speech" else {f"{name}_count": label.count})
+        rows[label.minute] = replace(rows[label.minute], **changes)
     return rows

@@ -15,3 +15,11 @@ class MediaError(LaughtrackError):
 
 class NoAudioError(MediaError):
     """A media file has no audio stream."""
+
+
+class StillWritingError(MediaError):
+    """A file changed while it was being read: an upload or recording still in progress."""
+
+
+class StoreError(LaughtrackError):
+    """The results database cannot be opened, read or written."""

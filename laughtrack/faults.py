@@ -1,8 +1,8 @@
 """Named fault-injection points for crash-safety tests (the SQLite way: test the crash, not a mock).
 
-With LAUGHTRACK_FAULT=<name>, reaching `point(<name>)` writes the file named by
-LAUGHTRACK_FAULT_FILE and then blocks, so a test can `kill -9` the process at exactly that
-moment. Without the variable, a point costs one dict lookup.
+The edge arms one point (`RunConfig.from_env` reads LAUGHTRACK_FAULT / LAUGHTRACK_FAULT_FILE);
+reaching an armed `point(name)` writes the marker file and then blocks, so a test can `kill -9`
+the process at exactly that moment. Unarmed, a point costs one comparison.
 """
 
 from __future__ import annotations
@@ -11,12 +11,20 @@ import os
 import time
 from pathlib import Path
 
+_armed: tuple[str | None, str | None] = (None, None)
+
+
+def arm(name: str | None, marker: str | None = None) -> None:
+    """Make `point(name)` block (None disarms); `marker` is written when it is reached."""
+    global _armed
+    _armed = (name or None, marker or None)
+
 
 def point(name: str) -> None:
-    """Block here forever (after signalling) when the environment asks for a fault at `name`."""
-    if os.environ.get("LAUGHTRACK_FAULT") != name:
+    """Block here forever (after signalling) when this point is armed."""
+    armed, marker = _armed
+    if armed != name:
         return
-    marker = os.environ.get("LAUGHTRACK_FAULT_FILE")
     if marker:
         Path(marker).write_text(f"{name} {os.getpid()}\n")
     while True:

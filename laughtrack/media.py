@@ -15,7 +15,7 @@ import av
 import ffmpeg
 import numpy as np
 
-from laughtrack.errors import MediaError, NoAudioError
+from laughtrack.errors import MediaError, NoAudioError, StillWritingError
 
 SAMPLE_RATE = 16_000  # Hz
 VIDEO_CONTAINERS = {".mp4", ".mkv", ".webm", ".mov", ".avi"}
@@ -104,22 +104,70 @@ class MediaInfo:
     other_streams: tuple[str, ...]    # e.g. ("video h264",), for error messages
 
 
-def content_sha256(path: Path) -> str:
-    """sha256 of the file's bytes, read in 1 MiB blocks (the identity of a video, not its name)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What tells whether a file changed while it was read: its size and modification time."""
+
+    size: int
+    mtime_ns: int
 
 
-def file_state(path: Path) -> tuple[int, int] | None:
-    """(size, mtime in ns), to tell whether a file changed while it was read."""
+def file_state(path: Path) -> FileState | None:
+    """The file's (size, mtime), or None when it cannot be stat'ed."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns
+    return FileState(st.st_size, st.st_mtime_ns)
+
+
+def _still_writing(path: Path) -> StillWritingError:
+    return StillWritingError(f"'{path}': still being written (its size or modification time changed while it "
+                             "was read); analyse it once the upload or recording is complete")
+
+
+def fingerprint(path: Path, expect: FileState | None = None) -> tuple[str, FileState]:
+    """(sha256 of the file's bytes, its state), reading at most the size seen at the start.
+
+    A file that grows, shrinks or is touched while it is hashed (or that differs from `expect`)
+    is refused with StillWritingError instead of being hashed forever or hashed half-written.
+    """
+    state = expect or file_state(path)
+    if state is None:
+        raise MediaError(f"'{path}': no such file")
+    h, left = hashlib.sha256(), state.size
+    with open(path, "rb") as f:
+        while left > 0 and (block := f.read(min(HASH_BLOCK, left))):
+            h.update(block)
+            left -= len(block)
+    if left > 0 or file_state(path) != state:
+        raise _still_writing(path)
+    return h.hexdigest(), state
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of the file's bytes (the identity of a video, not its name); see `fingerprint`."""
+    return fingerprint(path)[0]
+
+
+def probe_and_hash(path: Path) -> tuple[str, MediaInfo, FileState]:
+    """Hash, then probe, a file that must not change meanwhile: (sha256, info, state).
+
+    Hashing first, up to the size seen at the start, refuses a file still being written at disk
+    speed, before a demuxer spends minutes on a file that keeps growing under it.
+    """
+    path = Path(path)
+    check_readable(path)
+    sha, state = fingerprint(path)
+    try:
+        info = probe(path)
+    except MediaError:
+        if file_state(path) != state:
+            raise _still_writing(path) from None
+        raise
+    if file_state(path) != state:
+        raise _still_writing(path)
+    return sha, info, state
 
 
 def check_readable(path: Path) -> None:
@@ -169,13 +217,16 @@ def _reason(exc: Exception) -> str:
     return text.split(":")[0].strip() if isinstance(exc, av.FFmpegError) else text
 
 
-def extract_pcm(path: Path, stream_index: int, out: Path) -> int:
+def extract_pcm(path: Path, stream_index: int, out: Path, expect: FileState | None = None) -> int:
     """Stream one audio stream through ffmpeg into `out` as 16 kHz mono int16; return samples.
 
     Memory is bounded by one chunk whatever the length of the video. `out` appears only when
-    complete (written to a temporary name, then renamed), so it doubles as a content-hash cache.
+    complete (written to a temporary name, then renamed), so it doubles as a content-hash cache;
+    with `expect`, a source that changed while it was decoded leaves no `out` behind.
     """
     path, out = Path(path), Path(out)
+    if expect is not None and file_state(path) != expect:   # changed since it was hashed: no decoding
+        raise _still_writing(path)
     args = (ffmpeg.input(str(path))
             .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{stream_index}")
             .get_args())
@@ -194,6 +245,9 @@ def extract_pcm(path: Path, stream_index: int, out: Path) -> int:
         tmp.unlink(missing_ok=True)
         raise MediaError(f"'{path}': ffmpeg could not decode audio stream {stream_index}: "
                          f"{reason[-1] if reason else 'exit ' + str(code)}")
+    if expect is not None and file_state(path) != expect:   # the bytes behind the hash changed
+        tmp.unlink(missing_ok=True)
+        raise _still_writing(path)
     os.replace(tmp, out)
     return samples
 

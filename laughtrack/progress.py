@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-Sink = Callable[[str, str], None]   # (path, stage)
+from laughtrack.records import Stage
+
+Sink = Callable[[str, Stage], None]   # (path, stage)
 _sink: Sink | None = None
 
 
@@ -18,7 +20,7 @@ def set_sink(sink: Sink | None) -> None:
     _sink = sink
 
 
-def report(path: str, stage: str) -> None:
+def report(path: str, stage: Stage) -> None:
     """Tell the sink, if any, that `path` reached `stage`."""
     if _sink is not None:
         _sink(path, stage)

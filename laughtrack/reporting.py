@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from laughtrack import store
+from laughtrack.store import Store
 from reports import Report, collection_report, video_report
 
 
@@ -22,18 +22,18 @@ def video_dir_name(video_id: str, stream_index: int) -> str:
     return f"{video_id}-a{stream_index}"
 
 
-def write_reports(db: Path, out: Path, video_ids: list[str] | None = None) -> WrittenReports:
+def write_reports(store: Store, out: Path, video_ids: list[str] | None = None) -> WrittenReports:
     """Per-video pages for `video_ids` (default: all) and the collection index, with their PNGs."""
     out = Path(out)
     pages = {}
-    for target in store.report_targets(db, video_ids):
+    for target in store.report_targets(video_ids):
         key = (target["video_id"], target["stream_index"])
         folder = out / "videos" / video_dir_name(*key)
-        report = video_report(store.video_report_data(db, target["analysis_id"]), back="../../index.html")
+        report = video_report(store.video_report_data(target["analysis_id"]), back="../../index.html")
         pages[key] = _write(report, folder, "report.html")
     links = {(t["video_id"], t["stream_index"]): f"videos/{video_dir_name(t['video_id'], t['stream_index'])}/report.html"
-             for t in store.report_targets(db)}
-    index = _write(collection_report(store.collection_report_data(db), links), out, "index.html",
+             for t in store.report_targets()}
+    index = _write(collection_report(store.collection_report_data(), links), out, "index.html",
                    image_dir=out / "index-charts")
     return WrittenReports(index, pages)
 

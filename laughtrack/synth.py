@@ -247,6 +247,17 @@ def applause(n: int, rng: np.random.Generator) -> np.ndarray:
     return _normalise(out * fade, 0.7)
 
 
+def render_to(timeline: Timeline, out: Path) -> Path:
+    """Render `timeline` to the media file `out` and its per-minute truth to `out.truth.json`;
+    return the truth's path."""
+    from laughtrack import media
+    out = Path(out)
+    media.write_media(render(timeline)[0], out)
+    truth = out.with_name(out.name + ".truth.json") if out.suffix == "" else out.with_suffix(".truth.json")
+    truth.write_text(json.dumps(per_minute_truth(timeline), indent=1) + "\n")
+    return truth
+
+
 # --- Truth ------------------------------------------------------------------------------------
 
 def per_minute_truth(timeline: Timeline) -> list[dict]:

@@ -62,7 +62,7 @@ class Watcher:
             real = inbox_mod.inside(self.inbox, path)
             if size is None or real is None:
                 return
-            sha = media.content_sha256(real)
+            sha = media.content_sha256(real)   # StillWritingError if it changed: logged, re-offered on change
             with self._lock:
                 if sha in self.seen:
                     self.log(f"skipped {path.name}: same content as an upload already handled ({sha[:12]})")

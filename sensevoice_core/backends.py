@@ -114,18 +114,12 @@ def onnx_available() -> bool:
     return True
 
 
-def default_cache_dir() -> Path:
-    """$SENSEVOICE_ONNX_CACHE, else ~/.cache/laughtrack/onnx."""
-    env = os.environ.get("SENSEVOICE_ONNX_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "laughtrack" / "onnx"
-
-
-def int8_export(module: torch.nn.Module, model_sha256: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cached int8 ONNX file of `module` (identified by `model_sha256`), exported on first use."""
+def int8_export(module: torch.nn.Module, model_sha256: str, cache_dir: str | os.PathLike) -> Path:
+    """The int8 ONNX file of `module` (identified by `model_sha256`) in `cache_dir`, exported on first use."""
     import onnxruntime
     key = hashlib.sha256(f"{model_sha256}|{EXPORT_VERSION}|{torch.__version__}|{onnxruntime.__version__}"
                          .encode()).hexdigest()[:24]
-    out = Path(cache_dir or default_cache_dir()) / key / "model.int8.onnx"
+    out = Path(cache_dir) / key / "model.int8.onnx"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

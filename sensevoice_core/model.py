@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import os
 import socket
@@ -34,6 +35,7 @@ HUB_PROBE_TIMEOUT_S = 1.5
 _HUBS = {"FunAudioLLM/": ("hf", "huggingface.co"), "": ("ms", "www.modelscope.cn")}
 BACKENDS = ("auto", "torch", "onnx-int8")
 _REQUIRED_FILES = ("config.yaml", "model.pt", "am.mvn", "configuration.json")
+IDENTITY_CACHE = "model-identity.json"   # in the cache dir: model dir → (file stats, sha256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,17 +112,18 @@ def resolve_backend(device: torch.device, backend: str = "auto", dtype: torch.dt
 
 def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
                dtype: torch.dtype | None = None, threads: int | None = None,
-               backend: str = "auto", onnx_cache: Path | None = None) -> SenseVoice:
+               backend: str = "auto", cache_dir: Path | None = None) -> SenseVoice:
     """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id.
 
     CUDA runs the torch module in bf16 by default (fp16 is broken upstream, funasr #2395). CPU
     runs the int8 ONNX export when onnxruntime is installed (`backend="auto"`), else torch fp32.
+    `cache_dir` (default ~/.cache/sensevoice_core) holds the ONNX export and the model's sha256.
     """
     dev = resolve_device(device)
     which = resolve_backend(dev, backend, dtype)
     dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-    model_dir = resolve_source(source)
-    digest = verify_manifest(model_dir)
+    cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "sensevoice_core"
+    model_dir, digest = model_identity(source, cache_dir)
     n_threads = threads or cpu_threads()
     module, kwargs = _build_with_funasr(model_dir, dev, n_threads)
     check_weights(module, model_dir / "model.pt")
@@ -128,7 +131,7 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
     frontend, tokenizer = kwargs["frontend"], kwargs["tokenizer"]
     frontend.dither = 0.0  # funasr defaults to 1.0: features would vary run to run
     if which == "onnx-int8":
-        runner = backends.OrtRunner(backends.int8_export(module, digest, onnx_cache), n_threads)
+        runner = backends.OrtRunner(backends.int8_export(module, digest, cache_dir / "onnx"), n_threads)
     else:
         runner = backends.TorchRunner(module, dev, dtype)
     return SenseVoice(module=module, frontend=frontend, tokenizer=tokenizer,
@@ -138,10 +141,62 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
                       model_sha256=digest, funasr_kwargs=kwargs, runner=runner)
 
 
-def model_identity(source: str | os.PathLike) -> tuple[Path, str]:
-    """(model dir, model sha256) for `source` without loading it: the manifest is verified."""
+def model_identity(source: str | os.PathLike, cache_dir: Path | None = None) -> tuple[Path, str]:
+    """(model dir, model sha256) for `source` without loading it: the manifest is verified.
+
+    A 940 MB model is read once: its sha256 is remembered for this process and, in `cache_dir`,
+    across processes, keyed by every file's size, mtime, ctime and inode — any change to a file
+    (which also changes its ctime, which no user can set back) verifies the files again.
+    """
     model_dir = resolve_source(source)
-    return model_dir, verify_manifest(model_dir)
+    files = _manifest_files(model_dir)
+    key = json.dumps([str(model_dir), [_stat(model_dir / f) for f in files]])
+    if key not in _verified:
+        _verified[key] = _cached_identity(cache_dir, key) or verify_manifest(model_dir)
+        _remember_identity(cache_dir, key, _verified[key])
+    return model_dir, _verified[key]
+
+
+_verified: dict[str, str] = {}   # this process: identity key → sha256
+
+
+def _manifest_files(model_dir: Path) -> list[str]:
+    manifest = Path(model_dir) / MANIFEST_NAME
+    if not manifest.is_file():
+        return ["model.pt"]
+    return [MANIFEST_NAME] + [line.split(maxsplit=1)[1].strip() for line in manifest.read_text().splitlines()
+                              if line.strip()]
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _cached_identity(cache_dir: Path | None, key: str) -> str | None:
+    try:
+        return json.loads((Path(cache_dir) / IDENTITY_CACHE).read_text()).get(key) if cache_dir else None
+    except (OSError, ValueError):
+        return None
+
+
+def _remember_identity(cache_dir: Path | None, key: str, sha: str) -> None:
+    """Add `key → sha` to the cache file (atomically; a lost race only costs a later re-hash)."""
+    if not cache_dir or _cached_identity(cache_dir, key) == sha:
+        return
+    path = Path(cache_dir) / IDENTITY_CACHE
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    known = {k: v for k, v in known.items() if json.loads(k)[0] != json.loads(key)[0]} | {key: sha}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(known))
+    os.replace(tmp, path)
 
 
 def resolve_source(source: str | os.PathLike) -> Path:

@@ -1,4 +1,8 @@
-"""Transcribe speech chunks (≤ 30 s each, batched): rich raw text, tags, display text, token times."""
+"""Transcribe speech chunks (batched): rich raw text, tags, display text, token times.
+
+A chunk may be up to MAX_CHUNK_S long; laughtrack cuts speech into chunks of at most 15 s
+(laughtrack/events.py `speech_chunks`, the seed's merge_length_s), which transcribe faster.
+"""
 
 from __future__ import annotations
 

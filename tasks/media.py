@@ -2,48 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from laughtrack import media, progress
-from laughtrack.errors import MediaError
+from laughtrack.records import Probed, Stage
 
 
-@dataclass(frozen=True)
-class ProbedFile:
-    """A media file, its content hash, and its streams."""
-
-    path: str
-    sha256: str
-    info: media.MediaInfo
-    state: tuple[int, int] | None = None   # (size, mtime ns) when hashed
-
-
-@task(name="probe", retries=0)
-def probe_media(path: str) -> ProbedFile:
-    """Hash the file's bytes and list its audio streams (MediaError for anything unreadable)."""
-    progress.report(path, "probe")
-    before = media.file_state(Path(path))
-    info = media.probe(Path(path))
-    sha = media.content_sha256(Path(path))
-    if media.file_state(Path(path)) != before:
-        raise MediaError(f"'{path}': still being written (size or time changed while reading); "
-                         "analyse it once the upload is complete")
-    return ProbedFile(path=path, sha256=sha, info=info, state=before)
+@task(name="probe", retries=0, cache_policy=NO_CACHE)
+def probe_media(path: str) -> Probed:
+    """Hash the file's bytes and list its audio streams (MediaError for anything unreadable, or a
+    file still being written)."""
+    progress.report(path, Stage.PROBE)
+    sha, info, state = media.probe_and_hash(Path(path))
+    return Probed(path=path, sha256=sha, info=info, state=state)
 
 
-@task(name="extract", retries=0)
-def extract_audio(probed: ProbedFile, stream_index: int, cache_dir: str) -> str:
+@task(name="extract", retries=0, cache_policy=NO_CACHE)
+def extract_audio(probed: Probed, stream_index: int, cache_dir: str) -> str:
     """PCM of one stream, cached by content hash: a second run (or a renamed copy) skips ffmpeg."""
-    progress.report(probed.path, "extract")
+    progress.report(probed.path, Stage.EXTRACT)
     out = Path(cache_dir) / "pcm" / f"{probed.sha256}-a{stream_index}.s16"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        media.extract_pcm(Path(probed.path), stream_index, out)
-        if media.file_state(Path(probed.path)) != probed.state:   # the bytes behind the hash changed
-            out.unlink(missing_ok=True)
-            raise MediaError(f"'{probed.path}': changed while it was being decoded; analyse it once "
-                             "the upload is complete")
+        media.extract_pcm(Path(probed.path), stream_index, out, expect=probed.state)
     return str(out)

@@ -14,28 +14,26 @@ from prefect.concurrency.sync import concurrency
 
 from laughtrack import faults, media, progress
 from laughtrack.analysis import AnalysisParams
+from laughtrack.config import Engine
+from laughtrack.records import Stage
 from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
 
 MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) around device work
 SLOT_LEASE_S = 60                   # a crashed holder's slot is reclaimed by the server after this
 SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s reclaim pass
-SCAN_BATCH = 64                     # windows per CPU batch (bench/RESULTS.md: flat from 16 to 256 on int8)
-TRANSCRIBE_BATCH = 8                # ≤ 15 s chunks per CPU batch
-GPU_SCAN_BATCH = 1024               # a GPU wants large batches; 0.5 s windows are ~12 frames each
-GPU_TRANSCRIBE_BATCH = 32
 
-_models: dict[tuple[str, str, str], SenseVoice] = {}
+_models: dict[Engine, SenseVoice] = {}
 _lock = threading.Lock()
 model_calls = 0                      # model steps actually run in this process (tests read it)
 
 
-def get_model(source: str, device: str, backend: str = "auto") -> SenseVoice:
-    """The process-wide model for (source, device, backend), loaded on first use."""
+def get_model(engine: Engine) -> SenseVoice:
+    """The process-wide model for `engine`, loaded on first use."""
     with _lock:
-        key = (str(source), device, backend)
-        if key not in _models:
-            _models[key] = load_model(source, device=device, backend=backend)
-        return _models[key]
+        if engine not in _models:
+            _models[engine] = load_model(engine.model, device=engine.device, backend=engine.backend,
+                                         cache_dir=Path(engine.cache_dir))
+        return _models[engine]
 
 
 def _count_call() -> None:
@@ -100,44 +98,45 @@ def _reset_slot() -> None:
         client.update_global_concurrency_limit(MODEL_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
-# Cache keys: the analysis ids (content hash + stream + model sha + parameters + code version) and
-# the task's source; never the paths, which differ between runs and between renamed copies.
-_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "model_source", "device", "lock_dir", "backend"]) + TASK_SOURCE
+# Cache keys: the analysis ids (content hash + stream + the whole ConfigKey: model sha, parameters,
+# code version, backend) and the task's source; never the paths, which differ between runs and
+# between renamed copies, nor the engine, whose every number-changing part is in the ids.
+_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "engine"]) + TASK_SOURCE
 
 
 @task(name="scan", cache_policy=_SCAN_CACHE, persist_result=True)
-def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str], model_source: str,
-                 device: str, params: AnalysisParams, lock_dir: str, backend: str = "auto"):
+def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str], engine: Engine,
+                 params: AnalysisParams):
     """Scan several streams in length-sorted batches; one ScanResult per stream."""
     for label in labels:
-        progress.report(label, "scan")
-    with device_owner(lock_dir):
-        model = get_model(model_source, device, backend)
+        progress.report(label, Stage.SCAN)
+    with device_owner(engine.cache_dir):
+        model = get_model(engine)
         _count_call()
         faults.point("scan")
-        batch = GPU_SCAN_BATCH if model.device.type == "cuda" else SCAN_BATCH
-        return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths], params.scan_options(batch_size=batch))
+        options = params.scan_options(batch_size=engine.scan_batch)
+        return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths], options)
 
 
-_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "model_source", "device", "lock_dir", "backend"]) + TASK_SOURCE
+_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "engine"]) + TASK_SOURCE
 
 
 @task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
 def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: list[tuple[int, int]],
-                      model_source: str, device: str, params: AnalysisParams, lock_dir: str, backend: str = "auto"):
+                      engine: Engine, params: AnalysisParams):
     """Transcripts of the speech chunks of one stream (empty when there is no speech)."""
     if not chunks_ms or not params.transcribe:
         return []
-    progress.report(label, "transcribe")
-    with device_owner(lock_dir):
-        model = get_model(model_source, device, backend)
+    progress.report(label, Stage.TRANSCRIBE)
+    with device_owner(engine.cache_dir):
+        model = get_model(engine)
         _count_call()
         out = []
-        batch = GPU_TRANSCRIBE_BATCH if model.device.type == "cuda" else TRANSCRIBE_BATCH
-        group = batch * 4   # audio in memory: ≤ 4 batches of ≤ 15 s chunks, whatever the video length
+        group = engine.transcribe_batch * 4   # audio in memory: ≤ 4 batches of ≤ 15 s chunks
         for i in range(0, len(chunks_ms), group):
             pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms[i:i + group]]
-            out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn, batch_size=batch)
+            out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
+                              batch_size=engine.transcribe_batch)
         return out
 
 

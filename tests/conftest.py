@@ -1,8 +1,11 @@
-"""Shared fixtures: the bundled fixture model (loaded once) and a socket guard."""
+"""Shared fixtures: the bundled fixture model (loaded once), a socket guard, the Prefect test
+server, a place for test artifacts, and a guard that the suite writes nothing into the checkout."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,32 +26,70 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def onnx_cache(tmp_path_factory):
-    """The int8 ONNX exports of this session (subprocesses inherit it): never the user's cache."""
-    import os
-    path = tmp_path_factory.mktemp("onnx-cache")
-    old = os.environ.get("SENSEVOICE_ONNX_CACHE")
-    os.environ["SENSEVOICE_ONNX_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("SENSEVOICE_ONNX_CACHE", None)
-    else:
-        os.environ["SENSEVOICE_ONNX_CACHE"] = old
+def _checkout_state() -> set[str]:
+    """Untracked and ignored paths of the checkout (bytecode and the venv aside)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "--", ".",
+                              ":!.venv", ":!**/__pycache__/**"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return set(out.stdout.splitlines()) if out.returncode == 0 else set()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_BEFORE] = _checkout_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a test wrote into the checkout (tests write only under tmp dirs)."""
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    new = sorted(_checkout_state() - before)
+    if new:
+        session.config.stash[_WROTE] = new
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.stash.get(_WROTE, None):
+        terminalreporter.write_line(f"FAILED: the tests wrote into the checkout: {config.stash[_WROTE]}", red=True)
+    if config.stash.get(_ARTIFACTS, None):
+        terminalreporter.write_line(f"test artifacts (screenshots, timings): {config.stash[_ARTIFACTS]}")
+
+
+_BEFORE, _WROTE, _ARTIFACTS = pytest.StashKey[set](), pytest.StashKey[list](), pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session")
-def sv(onnx_cache):
+def artifacts(tmp_path_factory, pytestconfig) -> Path:
+    """Where tests leave what a person should look at: $LAUGHTRACK_TEST_ARTIFACTS, else a tmp dir."""
+    chosen = os.environ.get("LAUGHTRACK_TEST_ARTIFACTS")
+    path = Path(chosen) if chosen else tmp_path_factory.mktemp("artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    pytestconfig.stash[_ARTIFACTS] = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One laughtrack cache (PCM, ONNX exports, model identity) for tests that need no private one."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def sv(cache_dir):
     """The fixture model as users get it on a CPU: backend auto (onnx-int8)."""
     from sensevoice_core import load_model
-    return load_model("fixture", device="cpu")
+    return load_model("fixture", device="cpu", cache_dir=cache_dir)
 
 
 @pytest.fixture(scope="session")
-def sv_torch():
+def sv_torch(cache_dir):
     """The fixture model through the funasr torch module (fp32), the reference."""
     from sensevoice_core import load_model
-    return load_model("fixture", device="cpu", backend="torch")
+    return load_model("fixture", device="cpu", backend="torch", cache_dir=cache_dir)
 
 
 class SocketAttempts(list):
@@ -88,7 +129,6 @@ def no_network(monkeypatch) -> SocketAttempts:
 def prefect_server(tmp_path_factory):
     """One Prefect test server for the session (it takes 12-20 s to start), with results and
     caches in a temp dir so that nothing leaks between sessions."""
-    import os
     home = tmp_path_factory.mktemp("prefect")
     env = {"PREFECT_HOME": str(home), "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}

@@ -71,18 +71,18 @@ def ev(a_ms, b_ms, label="Laughter"):
 ])
 def test_minute_density_table(evs, duration_ms, expected):
     rows = density.minute_density(evs, duration_ms)
-    assert [(r["minute"], r["laughter_s"], r["laughter_count"]) for r in rows] == expected
+    assert [(r.minute, r.laughter_s, r.laughter_count) for r in rows] == expected
 
 
 def test_covered_seconds_last_minute_is_short_and_every_minute_is_present():
     rows = density.minute_density([], 130_500)
-    assert [r["covered_s"] for r in rows] == [60.0, 60.0, 10.5]
-    assert density.minute_density([], 0)[0]["covered_s"] == 0.0
+    assert [r.covered_s for r in rows] == [60.0, 60.0, 10.5]
+    assert density.minute_density([], 0)[0].covered_s == 0.0
 
 
 def test_minute_labels_keep_every_label():
     rows = density.minute_labels([ev(1000, 3000, "Cough"), ev(2000, 2500, "Laughter")], 60_000)
-    assert {(r["label"], r["seconds"], r["count"]) for r in rows} == {("Cough", 2.0, 1), ("Laughter", 0.5, 1)}
+    assert {(r.label, r.seconds, r.count) for r in rows} == {("Cough", 2.0, 1), ("Laughter", 0.5, 1)}
 
 
 @pytest.mark.parametrize("speech, duration_ms, expected", [

@@ -3,16 +3,23 @@ flow. Each file gives a correct result or one `failures` row with a one-line rea
 never stops and nothing half-written is left."""
 
 import os
+import struct
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from laughtrack import media, store, synth
+from laughtrack import media, synth
+from laughtrack.config import RunConfig
+from laughtrack.store import open_store
+from laughtrack_cli.main import app
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
+GROW_MAX_BYTES = 1 << 30     # a writer in a test never fills a disk: it stops here ...
+GROW_MAX_S = 60.0            # ... or after this long, whichever comes first
 LAUGH = {"duration_s": 12.0, "seed": 61, "segments": [
     {"start_s": 0, "end_s": 5, "kind": "speech"}, {"start_s": 5, "end_s": 9, "kind": "laughter"}]}
 
@@ -74,62 +81,101 @@ def corpus(tmp_path_factory):
     return d, expect
 
 
-def grow(path: Path, stop: threading.Event) -> None:
-    """A WAV upload still arriving: valid header, data appended every few milliseconds."""
-    media.write_media(np.zeros(16_000, np.float32), path)
-    with open(path, "ab") as f:
-        while not stop.is_set():
-            f.write(b"\0" * 32_000)
-            f.flush()
-            time.sleep(0.002)
+class Grower(threading.Thread):
+    """A WAV recording still arriving at `rate` bytes/s: a valid header, then data appended until
+    stopped — bounded by GROW_MAX_BYTES and GROW_MAX_S whatever the test does."""
+
+    def __init__(self, path: Path, rate: float):
+        super().__init__(daemon=True)
+        self.path, self.rate, self.stop = path, rate, threading.Event()
+        # the header a recorder streaming a WAV writes: RIFF and data sizes unknown (0xFFFFFFFF)
+        path.write_bytes(b"RIFF\xff\xff\xff\xffWAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16_000, 32_000, 2, 16)
+                         + b"data\xff\xff\xff\xff")
+        self.written, self.seconds = 0, 0.0
+
+    def run(self) -> None:
+        block, t0 = b"\0" * (1 << 20), time.monotonic()
+        with open(self.path, "ab") as f:
+            while not self.stop.is_set() and self.written < GROW_MAX_BYTES and time.monotonic() - t0 < GROW_MAX_S:
+                f.write(block)
+                f.flush()
+                self.written += len(block)
+                ahead = self.written / self.rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    self.stop.wait(ahead)
+        self.seconds = time.monotonic() - t0
+
+    def __enter__(self) -> "Grower":
+        self.start()
+        while self.written == 0 and self.is_alive():
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join()
 
 
-def test_every_hostile_file_gets_a_result_or_one_failure_line(corpus, tmp_path):
+@pytest.mark.timeout(600)
+def test_every_hostile_file_gets_a_result_or_one_failure_line(corpus, tmp_path, cache_dir):
     from flows.analyze import analyze_batch
     d, expect = corpus
-    stop = threading.Event()
-    grower = threading.Thread(target=grow, args=(d / "growing.wav", stop), daemon=True)
-    grower.start()
-    time.sleep(0.2)
     db = tmp_path / "r.duckdb"
-    try:
+    with Grower(d / "growing.wav", rate=16e6):
         # a folder yields media files only; a text file or a folder named x.mp4 is met when named
-        result = analyze_batch(paths=[str(d), str(d / "notes.txt"), str(d / "dir.mp4")], db=str(db),
-                               model="fixture", device="cpu",
-                               cache_dir=str(tmp_path / "cache"))
-    finally:
-        stop.set()
-        grower.join()
+        result = analyze_batch(paths=[str(d), str(d / "notes.txt"), str(d / "dir.mp4")],
+                               config=RunConfig(db=str(db), model="fixture", device="cpu", cache_dir=str(cache_dir)))
+    store = open_store(db)
     by_name = {}
     for a in result.analysed:
-        by_name.setdefault(os.path.basename(a["path"]), []).append(a)
-    fails = {os.path.basename(f["path"]): f for f in result.failures}
+        by_name.setdefault(os.path.basename(a.path), []).append(a)
+    fails = {os.path.basename(f.path): f for f in result.failures}
     for name, outcome in expect.items():
         if outcome[0] == "ok":
             assert name in by_name, (name, fails.get(name))
             assert len(by_name[name]) == outcome[2], name
         else:
             assert name in fails, (name, by_name.get(name))
-            message = fails[name]["message"]
+            message = fails[name].message
             assert outcome[1] in message and name in message and "\n" not in message.replace(name, ""), message
-    growing = by_name.get("growing.wav") or fails.get("growing.wav")
-    assert growing, "the growing upload was neither analysed nor recorded as a failure"
-    if "growing.wav" in fails:
-        assert "still being written" in fails["growing.wav"]["message"] or "changed while" in fails["growing.wav"]["message"]
-    _, rows = store.query(db, "SELECT count(*) FROM failures")
+    assert "still being written" in fails["growing.wav"].message, fails.get("growing.wav")
+    _, rows = store.query("SELECT count(*) FROM failures")
     assert rows[0][0] == len(result.failures)
-    durations = dict(store.query(db, "SELECT regexp_extract(path, '[^/]+$'), duration_s FROM engagement")[1])
+    durations = dict(store.query("SELECT regexp_extract(path, '[^/]+$'), duration_s FROM engagement")[1])
     for name, outcome in expect.items():
         if outcome[0] == "ok" and outcome[1] is not None and name in durations:
             assert durations[name] == pytest.approx(outcome[1], abs=0.1), name
     # the same bytes under several names (and a symlink) are analysed once, the other names recognized
-    skipped = {os.path.basename(s["path"]) for s in result.skipped}
+    skipped = {os.path.basename(s.path) for s in result.skipped}
     for group in ({"video.mp4", "name with spaces.mp4", "ünïcødé 笑.mp4", "new\nline.mp4"}, {"whole.mkv", "link.mkv"}):
         assert len(group & set(by_name)) == 1 and group - set(by_name) <= skipped, group
-    _, minutes = store.query(db, "SELECT count(*) FROM minute_density d JOIN engagement e USING (analysis_id) "
-                                 "WHERE e.duration_s > 10000")
+    _, minutes = store.query("SELECT count(*) FROM minute_density d JOIN engagement e USING (analysis_id) "
+                             "WHERE e.duration_s > 10000")
     assert minutes[0][0] == 180
-    _, orphans = store.query(db, "SELECT (SELECT count(*) FROM windows WHERE analysis_id NOT IN "
-                                 "(SELECT analysis_id FROM analyses)) + (SELECT count(*) FROM videos WHERE video_id "
-                                 "NOT IN (SELECT video_id FROM analyses))")
+    _, orphans = store.query("SELECT (SELECT count(*) FROM windows WHERE analysis_id NOT IN "
+                             "(SELECT analysis_id FROM analyses)) + (SELECT count(*) FROM videos WHERE video_id "
+                             "NOT IN (SELECT video_id FROM analyses))")
     assert orphans[0][0] == 0
+
+
+@pytest.mark.timeout(180)
+def test_a_file_growing_at_50_mb_s_is_refused_in_one_line(tmp_path, cache_dir, artifacts):
+    """`laughtrack analyze` on a recording in progress: hashed up to the size it had, then refused
+    as still being written, instead of hashing a file that grows faster than it is read."""
+    recording = tmp_path / "recording.wav"
+    with Grower(recording, rate=50e6) as grower:
+        size_before = recording.stat().st_size
+        t0 = time.monotonic()
+        result = CliRunner().invoke(app, ["analyze", str(recording), "--db", str(tmp_path / "r.duckdb"), "--model",
+                                          "fixture", "--device", "cpu", "--cache", str(cache_dir)])
+        wall = time.monotonic() - t0
+        grew = recording.stat().st_size - size_before
+    assert grew > 0, "the file did not grow during the analysis: the test proves nothing"
+    assert result.exit_code == 1, result.output
+    assert result.output.count("still being written") == 1 and "Traceback" not in result.output, result.output
+    _, rows = open_store(tmp_path / "r.duckdb").query("SELECT stage, message FROM failures")
+    # caught while hashing or probing, or, if the writer paused just then, before or after decoding
+    assert len(rows) == 1 and rows[0][0] in ("probe", "extract") and "still being written" in rows[0][1]
+    (artifacts / "growing-file.txt").write_text(
+        f"analyze on a file growing at {grower.written / max(grower.seconds, 1e-9) / 1e6:.0f} MB/s: "
+        f"returned in {wall:.1f} s (exit 1, one 'still being written' line)\n")

@@ -11,13 +11,14 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from laughtrack import store
-from laughtrack.cli import app, render_media
+from laughtrack import synth
+from laughtrack.config import RunConfig
 from laughtrack.reporting import video_dir_name
+from laughtrack.store import open_store
+from laughtrack_cli.main import app
 from reports.html import clock, num
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -33,18 +34,17 @@ TIMELINES = {
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
+def analysed(tmp_path_factory, cache_dir):
     """Analyse three videos through the flow, which ends by writing the reports."""
     from flows.analyze import analyze_batch
-    from laughtrack import synth
     work = tmp_path_factory.mktemp("reports")
     for name, data in TIMELINES.items():
-        render_media(synth.parse_timeline(data), work / f"{name}.mp4")
-    result = analyze_batch(paths=[str(work / f"{n}.mp4") for n in TIMELINES], db=str(work / "r.duckdb"),
-                           model="fixture", device="cpu", cache_dir=str(work / "cache"),
-                           report_dir=str(work / "reports"))
+        synth.render_to(synth.parse_timeline(data), work / f"{name}.mp4")
+    config = RunConfig(db=str(work / "r.duckdb"), model="fixture", device="cpu", cache_dir=str(cache_dir),
+                       report_dir=str(work / "reports"))
+    result = analyze_batch(paths=[str(work / f"{n}.mp4") for n in TIMELINES], config=config)
     assert not result.failures
-    pages = {Path(a["path"]).stem: work / "reports" / "videos" / video_dir_name(a["video_id"], a["stream_index"])
+    pages = {Path(a.path).stem: work / "reports" / "videos" / video_dir_name(a.video_id, a.stream_index)
              for a in result.analysed}
     return work / "r.duckdb", Path(result.report), pages, result
 
@@ -91,7 +91,7 @@ class Page(HTMLParser):
 
 
 def sql(db, statement, *params):
-    names, rows = store.query(db, statement, list(params))
+    names, rows = open_store(db).query(statement, list(params))
     return [dict(zip(names, r)) for r in rows]
 
 
@@ -149,7 +149,7 @@ def test_charts_are_real_pngs_of_the_stated_size(analysed):
         assert pixels[..., :3].std() > 0.02, f"{png} looks blank"
 
 
-def test_pages_render_in_headless_chromium_without_errors(analysed):
+def test_pages_render_in_headless_chromium_without_errors(analysed, artifacts):
     _, index, pages, _ = analysed
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail("Debian chromium and chromium-driver are needed: `make test` installs them "
@@ -163,7 +163,6 @@ def test_pages_render_in_headless_chromium_without_errors(analysed):
                  "--window-size=1100,1600", "--disable-dev-shm-usage"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    SCREENSHOTS.mkdir(exist_ok=True)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         for name, html in [("index", index)] + [(n, p / "report.html") for n, p in pages.items()]:
@@ -173,7 +172,7 @@ def test_pages_render_in_headless_chromium_without_errors(analysed):
             assert decoded and all(decoded), (name, decoded)
             severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
             assert severe == [], (name, severe)
-            shot = SCREENSHOTS / f"report-{name}.png"
+            shot = artifacts / f"report-{name}.png"
             assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
         driver.quit()
@@ -191,7 +190,7 @@ def test_the_flow_publishes_prefect_artifacts(analysed):
 def test_cli_report_writes_pages_and_rejects_unknown_ids(analysed, tmp_path):
     db, _, _, result = analysed
     runner = CliRunner()
-    vid = result.analysed[0]["video_id"]
+    vid = result.analysed[0].video_id
     ok = runner.invoke(app, ["report", "--db", str(db), "--video", vid, "--out", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "index.html").exists() and len(list((tmp_path / "videos").iterdir())) == 1

@@ -139,10 +139,10 @@ def test_empty_and_tiny_audio(sv):
 
 
 @pytest.mark.gpu
-def test_cuda_bf16_agrees_with_cpu_fp32(sv_torch, clip):
+def test_cuda_bf16_agrees_with_cpu_fp32(sv_torch, clip, cache_dir):
     result = scan(sv_torch, clip, ScanOptions(window_s=1.0, hop_s=0.5))
     from sensevoice_core import load_model
-    gpu = load_model("fixture", device="cuda")
+    gpu = load_model("fixture", device="cuda", cache_dir=cache_dir)
     assert gpu.dtype == torch.bfloat16
     res = scan(gpu, clip, ScanOptions(window_s=1.0, hop_s=0.5, batch_size=256))
     agree = np.mean(np.array(res.tags("event")) == np.array(result.tags("event")))
@@ -169,13 +169,22 @@ def test_adaptive_scan_runs_the_odd_windows_only_at_transitions(sv_torch, clip):
             assert before == after == full.tags("event")[i]
 
 
-def test_adaptive_events_equal_the_full_scans_events(sv):
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_adaptive_events_equal_the_full_scans_events(sv, sv_torch, backend):
+    """On torch (batch-invariant) the same events to the millisecond. On int8 a window's numbers
+    depend on its batch mates (per-batch activation scales), and the two scans batch differently,
+    so on some CPUs an edge moves by one hop: the same events, each edge within 250 ms."""
     from laughtrack import demo, events
+    model = sv_torch if backend == "torch" else sv
+    tolerance_ms = 0 if backend == "torch" else 250
     for name, timeline in demo.accuracy_timelines().items():
         audio = synth.render(timeline)[0]
-        got = [scan(sv, audio, ScanOptions(window_s=0.5, hop_s=0.25, adaptive=a)) for a in (False, True)]
-        evs = [events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"]) for r in got]
-        assert [(e.label, e.start_ms, e.end_ms) for e in evs[0]] == [(e.label, e.start_ms, e.end_ms) for e in evs[1]], name
+        got = [scan(model, audio, ScanOptions(window_s=0.5, hop_s=0.25, adaptive=a)) for a in (False, True)]
+        full, fast = [events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"]) for r in got]
+        assert [e.label for e in full] == [e.label for e in fast], name
+        worst = max((max(abs(a.start_ms - b.start_ms), abs(a.end_ms - b.end_ms)) for a, b in zip(full, fast)),
+                    default=0)
+        assert worst <= tolerance_ms, (name, worst)
 
 
 def test_adaptive_needs_window_twice_the_hop():

@@ -1,6 +1,7 @@
 """Operations against a real local `prefect server start` (SQLite, free port): deployments from
 prefect.yaml, a process worker, the upload watcher, schedules and idempotent inbox scans."""
 
+import hashlib
 import os
 import shutil
 import signal
@@ -13,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from laughtrack import store, synth
-from laughtrack.cli import render_media
+from laughtrack import synth
+from laughtrack.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]   # a real server: minutes, not seconds
 
 
 def free_port() -> int:
@@ -102,9 +103,20 @@ def client(env):
     return SyncPrefectClient(env["PREFECT_API_URL"])
 
 
-def analyses(env) -> int:
+def analyses(env, path: Path) -> int:
+    """Analyses of the content of `path` (tests share the module's database: count your own)."""
     db = Path(env["LAUGHTRACK_DB"])
-    return store.query(db, "SELECT count(*) FROM analyses")[1][0][0] if db.exists() else 0
+    if not db.exists():
+        return 0
+    return open_store(db).query("SELECT count(*) FROM analyses a JOIN videos v USING (video_id) WHERE v.sha256 = ?",
+                                [hashlib.sha256(path.read_bytes()).hexdigest()])[1][0][0]
+
+
+def upload_runs(env) -> list:
+    """The analyze-upload flow runs so far."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    with client(env) as c:
+        return c.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["analyze-upload"])))
 
 
 def run_cli(env, *args, timeout=300):
@@ -116,7 +128,7 @@ def render(path: Path, seed: int, duration: float = 40.0) -> Path:
     tl = synth.parse_timeline({"duration_s": duration, "seed": seed, "segments": [
         {"start_s": 0, "end_s": 15, "kind": "speech"}, {"start_s": 15, "end_s": 19, "kind": "laughter"},
         {"start_s": 20, "end_s": 30, "kind": "speech"}, {"start_s": 31, "end_s": 36, "kind": "applause"}]})
-    render_media(tl, path)
+    synth.render_to(tl, path)
     return path
 
 
@@ -132,7 +144,7 @@ def test_deployments_and_schedules_match_prefect_yaml(service):
     assert {"laughtrack.video.uploaded"} in triggers
 
 
-def test_an_upload_becomes_rows_once_even_when_dropped_again_or_renamed(service, tmp_path):
+def test_an_upload_becomes_rows_once_even_when_dropped_again_or_renamed(service, tmp_path, artifacts):
     env, work, _ = service
     inbox = work / "inbox"
     video = render(tmp_path / "talk.mp4", seed=41)
@@ -150,19 +162,20 @@ def test_an_upload_becomes_rows_once_even_when_dropped_again_or_renamed(service,
             f.write(data[len(data) // 2:])
         partial.rename(inbox / "talk.mp4")
         closed = time.monotonic()
-        wait_for(lambda: analyses(env) >= 1, 240, what="DuckDB rows for the upload")
+        wait_for(lambda: analyses(env, video) >= 1, 240, what="DuckDB rows for the upload")
         latency = time.monotonic() - closed
-        (ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (ROOT / "test-artifacts" / "upload-latency.txt").write_text(f"{latency:.1f} s file closed → rows\n")
-        # the same bytes again, and under a new name
+        (artifacts / "upload-latency.txt").write_text(f"{latency:.1f} s file closed → rows\n")
+        # the same bytes again, and under a new name: the watcher decides, then says so in its log
         shutil.copy(video, inbox / "talk again.mp4")
         shutil.copy(video, inbox / "talk.mp4.tmp")
         wait_for(lambda: "skipped talk again.mp4" in (work / "watch.log").read_text(), 60,
                  what="the watcher to skip the copy")
-        time.sleep(3)
-        assert analyses(env) == 1
         log = (work / "watch.log").read_text()
         assert log.count("emitted") == 1 and "talk.mp4.tmp" not in log and "Traceback" not in log
+        # one event, so one run: once every upload run has ended, the content has one analysis
+        wait_for(lambda: all(r.state and r.state.is_final() for r in upload_runs(env)), 240,
+                 what="the upload runs to end")
+        assert analyses(env, video) == 1
     finally:
         stop(watcher)
 
@@ -170,7 +183,6 @@ def test_an_upload_becomes_rows_once_even_when_dropped_again_or_renamed(service,
 def test_each_deployment_runs_to_completion_and_inbox_scans_never_double(service, tmp_path):
     env, work, _ = service
     inbox = work / "inbox"
-    before = analyses(env)
     fresh = render(inbox / "scheduled.mp4", seed=42)
     old = time.time() - 60
     os.utime(fresh, (old, old))           # complete for the scan (older than its 10 s settle age)
@@ -184,12 +196,31 @@ def test_each_deployment_runs_to_completion_and_inbox_scans_never_double(service
         runs = c.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[upload_id])))
     scheduled = [r for r in runs if r.parameters.get("path", "").endswith("scheduled.mp4")]
     assert len(scheduled) == 1
-    wait_for(lambda: analyses(env) == before + 1, 240, what="the scheduled upload's analysis")
+    wait_for(lambda: analyses(env, fresh) == 1, 240, what="the scheduled upload's analysis")
     direct = run_cli(env, "deployment", "run", "analyze-video/analyze-upload", "--param", f"path={fresh}",
                      "--watch", "--watch-timeout", "240")
     assert direct.returncode == 0 and "Completed" in direct.stdout, direct.stdout + direct.stderr
-    assert analyses(env) == before + 1   # already analysed: no new rows
+    assert analyses(env, fresh) == 1   # already analysed: no new rows
     report = run_cli(env, "deployment", "run", "engagement-report/engagement-report", "--watch",
                      "--watch-timeout", "240")
     assert report.returncode == 0 and "Completed" in report.stdout, report.stdout + report.stderr
     assert (Path(env["LAUGHTRACK_REPORTS"]) / "index.html").exists()
+
+
+def test_serve_serves_exactly_the_deployments_of_prefect_yaml(tmp_path):
+    """`laughtrack serve` builds its deployments from prefect.yaml (their one definition), with the
+    configuration as a parameter that the flows accept as it is."""
+    from laughtrack.config import RunConfig
+    from laughtrack_cli.service import deployment_specs, to_deployment
+    config = RunConfig(db=str(tmp_path / "r.duckdb"), model="fixture", inbox=str(tmp_path)).absolute()
+    specs = deployment_specs()
+    for spec in specs:
+        built = to_deployment(spec, config)
+        assert built.name == spec["name"]
+        assert [s.schedule.cron for s in built.schedules] == [s["cron"] for s in spec.get("schedules", [])]
+        assert [t.parameters for t in built.triggers] == [t["parameters"] for t in spec.get("triggers", [])]
+        from prefect.flows import load_flow_from_entrypoint
+        flow = load_flow_from_entrypoint(str(ROOT / spec["entrypoint"]))
+        given = {**built.parameters, **{name: "x.mp4" for name in flow.parameters.required if name != "config"}}
+        assert flow.validate_parameters(given)["config"] == config
+    assert to_deployment(specs[0], config, cron="*/5 * * * *").schedules[0].schedule.cron == "*/5 * * * *"

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from laughtrack import media, synth
-from laughtrack.cli import app
+from laughtrack_cli.main import app
 from laughtrack.errors import TimelineError
 
 

@@ -1,0 +1,174 @@
+"""One run configuration, read once at the edge, and the one identity of an analysis.
+
+- `RunConfig`: what the user chose — CLI flags, deployment parameters, else `$LAUGHTRACK_*`, else
+  the defaults. `RunConfig.from_env(os.environ, ...)` is called by the CLI and by the flows'
+  entry points (a deployment's edge) and nowhere else; everything below receives it as an argument.
+- `Engine`: how this process runs the model, resolved once from a RunConfig (the device, the
+  backend, the model's sha256, batch sizes).
+- `ConfigKey` / `AnalysisKey`: everything that changes an analysis' numbers. The flow, the inbox
+  scan, the watcher and the store all ask "is this done?" with these, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from laughtrack import faults
+from laughtrack.analysis import CODE_VERSION, AnalysisParams
+
+ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
+       "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
+       "backend": "LAUGHTRACK_BACKEND"}
+FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
+DEFAULT_DB = "laughtrack.duckdb"
+DEFAULT_MODEL = "iic/SenseVoiceSmall"
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "torch", "onnx-int8")
+# Windows per model batch. On onnx-int8 the batch changes the numbers (activation scales are per
+# batch), so it is part of the identity; torch is batch-invariant. bench/RESULTS.md: flat 16-256.
+SCAN_BATCH = {"cpu": 64, "cuda": 1024}
+TRANSCRIBE_BATCH = {"cpu": 8, "cuda": 32}   # ≤ 15 s chunks per batch
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs to know, built once at the edge."""
+
+    db: str = DEFAULT_DB
+    model: str = DEFAULT_MODEL
+    device: str = "auto"        # auto | cpu | cuda[:N]
+    backend: str = "auto"       # auto | torch | onnx-int8
+    cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "laughtrack"))
+    report_dir: str = ""        # "" → <db stem>-reports beside the database
+    inbox: str = "inbox"
+    stream: str = "all"         # which audio streams: all | N (not part of an analysis' identity)
+    params: AnalysisParams = field(default_factory=AnalysisParams)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **given) -> RunConfig:
+        """Each field: the given value when not None/empty, else $LAUGHTRACK_*, else the default."""
+        faults.arm(*(env.get(name) for name in FAULT_ENV))
+        values = {}
+        for name, var in ENV.items():
+            value = given.pop(name, None)
+            value = str(value) if value not in (None, "") else env.get(var)
+            if value:
+                values[name] = value
+        extra = {k: v for k in ("params", "stream") if (v := given.pop(k, None)) is not None}
+        if given:
+            raise TypeError(f"unknown settings: {', '.join(given)}")
+        return cls(**values, **extra).validate()
+
+    def validate(self) -> RunConfig:
+        """Refuse values no run could use, with the fix, before any work starts."""
+        device = self.device.split(":")[0]
+        if device not in DEVICES or (":" in self.device and not self.device.split(":", 1)[1].isdigit()):
+            raise ValueError(f"device {self.device!r}: use auto, cpu or cuda (cuda:N for one GPU)")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.stream != "all" and not self.stream.isdigit():
+            raise ValueError(f"stream {self.stream!r}: use 'all' or a stream number (0 is the first audio stream)")
+        self.params.validate()
+        return self
+
+    @property
+    def reports(self) -> str:
+        """Where reports go: report_dir, else `<db stem>-reports/` beside the database."""
+        if self.report_dir:
+            return self.report_dir
+        db = Path(self.db)
+        return str(db.with_name(f"{db.stem}-reports"))
+
+    def absolute(self) -> RunConfig:
+        """The same configuration with its paths absolute (for runs in other processes)."""
+        def ab(p: str) -> str:
+            return str(Path(p).expanduser().absolute()) if p else p
+        model = ab(self.model) if Path(self.model).expanduser().exists() else self.model
+        return replace(self, db=ab(self.db), cache_dir=ab(self.cache_dir), report_dir=ab(self.reports),
+                       inbox=ab(self.inbox), model=model)
+
+    def engine(self) -> Engine:
+        """The device, backend and model identity of this configuration (resolved once per process)."""
+        return _engine(self.model, self.device, self.backend, self.cache_dir)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How this process runs the model: resolved device, backend, precision, model sha, batches."""
+
+    model: str              # what the user asked for: dir, hub id or "fixture"
+    model_dir: str
+    model_sha256: str
+    device: str             # resolved: cpu, cuda, cuda:1
+    backend: str            # resolved: torch | onnx-int8
+    dtype: str              # fp32 | bf16
+    scan_batch: int
+    transcribe_batch: int
+    cache_dir: str          # PCM, ONNX exports, model sha cache, device lock
+
+    @property
+    def label(self) -> str:
+        """How the numbers were computed, e.g. `cpu onnx-int8 batch 64` (the `device` column)."""
+        batch = f" batch {self.scan_batch}" if self.backend == "onnx-int8" else ""
+        return f"{self.device} {self.backend} {self.dtype}{batch}"
+
+    def config_key(self, params: AnalysisParams, code_version: str = CODE_VERSION) -> ConfigKey:
+        numbers = f"{self.backend} {self.dtype}" + (f" batch {self.scan_batch}" if self.backend == "onnx-int8" else "")
+        return ConfigKey(self.model_sha256, params.to_json(), code_version, numbers)
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(model: str, device: str, backend: str, cache_dir: str) -> Engine:
+    from sensevoice_core.model import model_identity, resolve_backend, resolve_device
+    dev = resolve_device(device)
+    which = resolve_backend(dev, backend)
+    model_dir, sha = model_identity(model, cache_dir=Path(cache_dir))
+    kind = dev.type
+    return Engine(model=model, model_dir=str(model_dir), model_sha256=sha, device=str(dev), backend=which,
+                  dtype="bf16" if kind == "cuda" else "fp32", scan_batch=SCAN_BATCH[kind],
+                  transcribe_batch=TRANSCRIBE_BATCH[kind], cache_dir=cache_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigKey:
+    """Everything besides the content that decides an analysis' numbers."""
+
+    model_sha256: str
+    params_json: str
+    code_version: str
+    numbers: str            # backend, precision and (on int8) batch: `onnx-int8 fp32 batch 64`
+
+    @property
+    def id(self) -> str:
+        """16 hex digits: the `analyses.config_key` column and the inbox's run keys."""
+        return _digest([self.model_sha256, self.params_json, self.code_version, self.numbers])[:16]
+
+    def analysis(self, sha256: str, stream_index: int) -> AnalysisKey:
+        return AnalysisKey(sha256, stream_index, self)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisKey:
+    """One analysis: the same bytes and stream under the same ConfigKey is the same analysis."""
+
+    sha256: str
+    stream_index: int
+    config: ConfigKey
+
+    @property
+    def analysis_id(self) -> str:
+        return _digest([self.sha256, self.stream_index, self.config.id])[:20]
+
+
+def _digest(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def video_id(sha256: str) -> str:
+    """Videos are identified by content, so a renamed copy is the same video."""
+    return sha256[:16]

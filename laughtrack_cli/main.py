@@ -1,0 +1,228 @@
+"""`laughtrack` command line: the edge. Reads the configuration once, runs flows, prints, exits.
+
+Prefect, torch and the flows are imported inside the commands that need them, so that `--help`,
+`synth` and `query` answer without loading them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import typer
+
+from laughtrack import synth as synth_mod
+from laughtrack.analysis import AnalysisParams
+from laughtrack.config import RunConfig
+from laughtrack.errors import LaughtrackError, TimelineError
+from laughtrack_cli import output
+from laughtrack_cli.output import console
+from sensevoice_core import SenseVoiceError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the laughter and applause in videos.")
+
+LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
+# Prefect, configured for a CLI: no telemetry, a patient ephemeral server, and its console log
+# handler quiet (our progress bar and summary say what happened; the Prefect UI keeps the logs).
+# Any of these can be overridden from the environment.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+}
+DB_HELP = "Results database [env LAUGHTRACK_DB, else ./laughtrack.duckdb]."
+MODEL_HELP = "Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL, else iic/SenseVoiceSmall]."
+
+
+def _fail(message: str, code: int = 1) -> None:
+    output.error(message)
+    raise typer.Exit(code)
+
+
+def _config(**given) -> RunConfig:
+    """The run configuration: these flags, else $LAUGHTRACK_*, else the defaults (exit 2 if invalid)."""
+    try:
+        return RunConfig.from_env(os.environ, **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()})
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+
+
+def _prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+@app.command()
+def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README)."),
+          out: Path = typer.Argument(..., help="Media file to write: .mp4 .mkv .webm .mov .wav …")) -> None:
+    """Render a timeline to a media file and write OUT.truth.json beside it."""
+    try:
+        tl = synth_mod.load_timeline(timeline)
+    except TimelineError as exc:
+        _fail(str(exc), code=2)
+    try:
+        truth = synth_mod.render_to(tl, out)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {out} ({tl.duration_s:.1f} s) and {truth}")
+
+
+@app.command()
+def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (searched recursively) or globs."),
+            db: str = typer.Option(None, help=DB_HELP),
+            model: str = typer.Option(None, help=MODEL_HELP),
+            device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]"),
+            language: str = typer.Option("auto", help="auto | zh | en | yue | ja | ko"),
+            stream: str = typer.Option("all", help="all | N: which audio stream(s) to analyse."),
+            cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+            ) -> None:
+    """Analyse media files: exit 0 all analysed, 1 some failed (the rest done), 2 usage."""
+    if language not in LANGUAGES:
+        _fail(f"--language {language!r}: use one of {', '.join(LANGUAGES)}", code=2)
+    config = _config(db=db, model=model, device=device, cache_dir=cache, stream=stream,
+                     params=AnalysisParams(language=language))
+    t0 = time.perf_counter()
+    result = run_analysis(paths, config)
+    output.batch_summary(config.db, result, _stats(config, result), time.perf_counter() - t0)
+    raise typer.Exit(1 if result.failures else 0)
+
+
+def run_analysis(paths: list[str], config: RunConfig):
+    """Resolve the engine (fail fast, before Prefect starts), then run the batch flow with progress."""
+    try:
+        config.engine()     # device, backend, model: a wrong one is one line, not a server start
+    except (SenseVoiceError, ValueError) as exc:
+        _fail(str(exc))
+    _prefect_env()
+    from flows.analyze import analyze_batch
+    with output.progress_bars() as bar:
+        try:
+            return analyze_batch(paths=list(paths), config=config)
+        except (LaughtrackError, SenseVoiceError) as exc:
+            bar.stop()
+            _fail(str(exc))
+
+
+def _stats(config: RunConfig, result) -> dict[str, dict]:
+    from laughtrack.store import open_store
+    rows = open_store(config.db).engagement([a.analysis_id for a in result.analysed + result.skipped])
+    return {r["analysis_id"]: r for r in rows}
+
+
+@app.command()
+def report(out: Path = typer.Option(..., "--out", help="Folder for index.html and videos/<id>-a<stream>/report.html."),
+           db: str = typer.Option(None, help=DB_HELP),
+           video: list[str] = typer.Option(None, "--video", help="Video id(s) to report on (repeatable)."),
+           all_: bool = typer.Option(False, "--all", help="Report on every analysed video (the default)."),
+           ) -> None:
+    """Write per-video HTML reports and the collection report (from the results alone)."""
+    from laughtrack.reporting import write_reports
+    from laughtrack.store import open_store
+    if video and all_:
+        _fail("give --video ID… or --all, not both", code=2)
+    t0 = time.perf_counter()
+    try:
+        written = write_reports(open_store(_config(db=db).db), out, list(video) if video else None)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    for (vid, stream_index), page in written.videos.items():
+        console.print(f"video {vid} stream {stream_index}: {page}", highlight=False, soft_wrap=True)
+    console.print(f"collection: {written.index}\n{len(written.videos)} video report(s) in "
+                  f"{time.perf_counter() - t0:.1f} s", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def query(sql: str = typer.Argument(None, help="One read-only SQL statement."),
+          db: str = typer.Option(None, help=DB_HELP),
+          format: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
+          list_: bool = typer.Option(False, "--list", help="List the named queries (views) and tables."),
+          ) -> None:
+    """Read-only SQL over the results: exit 0, or 1 on an SQL error or any write attempt."""
+    from laughtrack.store import open_store
+    if format not in ("table", "csv", "json"):
+        _fail(f"--format {format!r}: use table, csv or json", code=2)
+    if not sql and not list_:
+        _fail("give an SQL statement, e.g. laughtrack query \"SELECT * FROM engagement\", or --list", code=2)
+    store = open_store(_config(db=db).db)
+    try:
+        names, rows = store.relations() if list_ else store.query(sql)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    output.rows(names, rows, format)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo video, database and cache."),
+         model: str = typer.Option("fixture", help="Model dir, hub id, or 'fixture'."),
+         device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]")) -> None:
+    """Offline demo: synthesize a 3-minute video, analyse it through the Prefect flow, compare to truth."""
+    from laughtrack import demo as demo_mod
+    from laughtrack.store import open_store
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    video = out / "demo.mp4"
+    truth_path = synth_mod.render_to(demo_mod.demo_timeline(), video)
+    config = _config(db=out / "laughtrack.duckdb", model=model, device=device, cache_dir=out / "cache",
+                     report_dir=out / "report")
+    result = run_analysis([str(video)], config)
+    if result.failures:
+        _fail(result.failures[0].message)
+    first = (result.analysed + result.skipped)[0]
+    truth = json.loads(truth_path.read_text())
+    got = open_store(config.db).minute_table([first.analysis_id])
+    output.minutes_vs_truth(truth, got, video.name)
+    console.print(demo_mod.score_line(truth, got), highlight=False)
+    console.print(f"video: {video}\ntruth: {truth_path}\ndatabase: {config.db}\n"
+                  f"report: {demo_mod.page_of(Path(result.report), first)}\n"
+                  f"try:   laughtrack query --db {config.db} \"SELECT * FROM top_moments\"\n"
+                  f"demo wall time {time.perf_counter() - t0:.1f} s", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
+          db: str = typer.Option(None, help="Results database, to skip what is already analysed [env LAUGHTRACK_DB]."),
+          model: str = typer.Option(None, help=MODEL_HELP),
+          run: bool = typer.Option(False, "--run", help="Analyse in this process instead of emitting events."),
+          once: bool = typer.Option(False, "--once", help="Handle what is in the inbox now, then exit."),
+          quiet_s: float = typer.Option(2.0, help="Seconds a file's size must stay unchanged to count as complete."),
+          ) -> None:
+    """Watch an inbox: each complete new upload becomes a laughtrack.video.uploaded event (or, with
+    --run, an analysis in this process)."""
+    from laughtrack_cli.service import watch_inbox
+    if not inbox.is_dir():
+        _fail(f"inbox '{inbox}' is not a folder", code=2)
+    config = _config(db=db, model=model, inbox=inbox)
+    _prefect_env()
+    try:
+        watch_inbox(config, run=run, once=once, quiet_s=quiet_s)
+    except (LaughtrackError, SenseVoiceError) as exc:
+        _fail(str(exc), code=2)
+
+
+@app.command()
+def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_INBOX, else ./inbox]."),
+          db: str = typer.Option(None, help=DB_HELP),
+          model: str = typer.Option(None, help=MODEL_HELP),
+          inbox_cron: str = typer.Option(None, help="When to scan the inbox [prefect.yaml: */10 * * * *]."),
+          report_cron: str = typer.Option(None, help="When to rebuild the reports [prefect.yaml: 0 3 * * *]."),
+          ) -> None:
+    """Serve the deployments of prefect.yaml (analyze-inbox, analyze-upload, engagement-report) from
+    this process, for users without a work pool. Needs a Prefect server (PREFECT_API_URL)."""
+    from laughtrack_cli.service import serve_deployments
+    config = _config(inbox=inbox, db=db, model=model).absolute()
+    _prefect_env()
+    try:
+        serve_deployments(config, {"analyze-inbox": inbox_cron, "engagement-report": report_cron})
+    except LaughtrackError as exc:
+        _fail(str(exc), code=2)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

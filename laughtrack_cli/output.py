@@ -1,0 +1,114 @@
+"""What the CLI prints: tables, the per-file progress bar, error lines. No work happens here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from laughtrack import progress
+from laughtrack.records import PIPELINE, Stage
+
+console = Console()
+err = Console(stderr=True)
+
+
+def error(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
+@contextmanager
+def progress_bars() -> Iterator[Progress]:
+    """One bar per file, following the pipeline's stages while the flow runs."""
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(bar_width=20),
+               TextColumn("{task.fields[stage]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        rows: dict[str, int] = {}
+
+        def on_stage(path: str, stage: Stage) -> None:
+            if path not in rows:
+                rows[path] = bar.add_task(_short(path), total=len(PIPELINE), stage=str(stage))
+            done = PIPELINE.index(stage) + 1 if stage in PIPELINE else len(PIPELINE)
+            bar.update(rows[path], completed=done, stage=str(stage))
+
+        progress.set_sink(on_stage)
+        try:
+            yield bar
+        finally:
+            progress.set_sink(None)
+
+
+def _short(path: str, width: int = 40) -> str:
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> None:
+    """The analyze table (one row per stream) and the one-line totals."""
+    table = Table(title=f"laughtrack analyze → {db}")
+    table.add_column("file", overflow="fold", ratio=1)
+    table.add_column("stream", justify="right")
+    table.add_column("status", no_wrap=True)
+    for col in ("min", "laugh s", "clap s", "laughs", "score"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for status, items in (("analysed", result.analysed), ("already analysed", result.skipped)):
+        for a in items:
+            table.add_row(a.path, str(a.stream_index), status, *_stat_cells(stats.get(a.analysis_id)))
+    for f in result.failures:
+        table.add_row(f.path, "-" if f.stream_index is None else str(f.stream_index),
+                      f"[red]failed ({f.stage})[/red]", *("-",) * 5)
+    console.print(table)
+    audio_s = sum(stats[a.analysis_id]["duration_s"] for a in result.analysed if a.analysis_id in stats)
+    console.print(f"{len(result.analysed)} analysed, {len(result.skipped)} already analysed, "
+                  f"{len(result.failures)} failed; {audio_s / 60:.1f} min of new audio in {wall_s:.1f} s"
+                  + (f" ({audio_s / wall_s:.0f}x realtime, Prefect start-up included)" if audio_s else ""),
+                  highlight=False)
+    if result.report:
+        console.print(f"report: {result.report}", highlight=False, soft_wrap=True)
+    for f in result.failures:
+        error(f.message)
+
+
+def _stat_cells(s: dict | None) -> tuple[str, ...]:
+    if not s:
+        return ("-",) * 5
+    return (f"{s['duration_s'] / 60:.1f}", f"{s['laughter_s']:.1f}", f"{s['applause_s']:.1f}", str(s["laughs"]),
+            f"{s['engagement_score']:.1f}")
+
+
+def rows(names: list[str], data: list[tuple], format: str) -> None:
+    """Query results as a table, CSV, or one JSON array of objects keyed by column name."""
+    if format == "json":
+        sys.stdout.write(json.dumps([dict(zip(names, r)) for r in data], default=str) + "\n")
+    elif format == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(data)
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table()
+        for name in names:
+            table.add_column(name, overflow="fold")
+        for r in data:
+            table.add_row(*("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in r))
+        console.print(table)
+
+
+def minutes_vs_truth(truth: list[dict], got: list[dict], title: str) -> None:
+    """The demo's per-minute table: laughtrack / truth."""
+    table = Table(title=f"{title}: per minute, laughtrack / truth")
+    for col in ("minute", "laughter s", "applause s", "laughs", "applause", "speech s"):
+        table.add_column(col, justify="right")
+    for t, g in zip(truth, got):
+        table.add_row(str(t["minute"]), f"{g['laughter_s']:.2f} / {t['laughter_s']:.2f}",
+                      f"{g['applause_s']:.2f} / {t['applause_s']:.2f}",
+                      f"{g['laughter_count']} / {t['laughter_count']}", f"{g['applause_count']} / {t['applause_count']}",
+                      f"{g['speech_s']:.1f} / {t['speech_s']:.1f}")
+    console.print(table)

@@ -1,0 +1,101 @@
+"""One configuration read at the edge, and one identity of an analysis."""
+
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from laughtrack.analysis import AnalysisParams
+from laughtrack.config import ENV, ConfigKey, RunConfig
+from laughtrack.events import EventOptions
+from laughtrack_cli.main import app
+from sensevoice_core import FIXTURE_DIR, ModelIntegrityError
+from sensevoice_core import model as model_mod
+
+VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in", "device": "cpu",
+          "report_dir": "r", "backend": "torch"}
+
+
+@pytest.mark.parametrize("field", sorted(ENV))
+def test_a_flag_beats_the_environment_which_beats_the_default(field):
+    default = getattr(RunConfig(), field)
+    assert getattr(RunConfig.from_env({}), field) == default
+    assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}), field) == VALUES[field]
+    flag = "cuda" if field == "device" else "onnx-int8" if field == "backend" else "flag"
+    assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}, **{field: flag}), field) == flag
+
+
+@pytest.mark.parametrize("given, message", [({"device": "gpu"}, "device 'gpu'"), ({"backend": "tensorrt"}, "backend"),
+                                            ({"stream": "two"}, "stream"), ({"device": "cuda:x"}, "cuda:N")])
+def test_an_unusable_setting_is_refused_before_any_work(given, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_env({}, **given)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_laughtrack_device_from_the_environment_is_honoured(tmp_path):
+    """LAUGHTRACK_DEVICE=cuda on a CPU machine: the CUDA message, one line, before Prefect starts."""
+    clip = tmp_path / "x.wav"
+    clip.write_bytes(b"RIFF")
+    runner = CliRunner()
+    env = {"LAUGHTRACK_DEVICE": "cuda", "LAUGHTRACK_MODEL": "fixture", "LAUGHTRACK_CACHE": str(tmp_path / "c")}
+    result = runner.invoke(app, ["analyze", str(clip), "--db", str(tmp_path / "r.duckdb")], env=env)
+    assert result.exit_code == 1, result.output
+    assert "no CUDA" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r.duckdb").exists()
+    assert "no CUDA" in runner.invoke(app, ["analyze", str(clip), "--device", "cuda"], env={}).output
+    flag_wins = runner.invoke(app, ["analyze", str(clip), "--device", "cpu", "--model", str(tmp_path / "none")],
+                              env=env)
+    assert "no CUDA" not in flag_wins.output and "neither a model dir" in flag_wins.output
+
+
+def key(**changes) -> ConfigKey:
+    base = ConfigKey("m" * 64, AnalysisParams().to_json(), "0.1.0+abc", "onnx-int8 fp32 batch 64")
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize("change", [
+    {"model_sha256": "n" * 64}, {"params_json": AnalysisParams(window_s=1.0, hop_s=0.5).to_json()},
+    {"params_json": AnalysisParams(events=EventOptions(on=0.6, off=0.6)).to_json()},
+    {"code_version": "0.1.0+def"}, {"numbers": "torch fp32"}, {"numbers": "onnx-int8 fp32 batch 32"},
+    {"numbers": "torch bf16"}])
+def test_everything_that_changes_the_numbers_changes_the_identity(change):
+    assert key().id != key(**change).id
+    assert key().analysis("a" * 64, 0).analysis_id != key(**change).analysis("a" * 64, 0).analysis_id
+    assert key().analysis("a" * 64, 0).analysis_id == key().analysis("a" * 64, 0).analysis_id
+    assert key().analysis("a" * 64, 0).analysis_id != key().analysis("a" * 64, 1).analysis_id
+
+
+def test_the_engine_names_backend_precision_and_int8_batch(tmp_path):
+    engine = RunConfig(model="fixture", device="cpu", cache_dir=str(tmp_path)).engine()
+    assert engine.backend == "onnx-int8" and engine.label == "cpu onnx-int8 fp32 batch 64"
+    torch_engine = RunConfig(model="fixture", device="cpu", backend="torch", cache_dir=str(tmp_path)).engine()
+    assert torch_engine.config_key(AnalysisParams()).numbers == "torch fp32"
+    assert engine.config_key(AnalysisParams()).id != torch_engine.config_key(AnalysisParams()).id
+
+
+def test_the_model_is_hashed_once_then_known_by_its_file_stats(tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(FIXTURE_DIR, model)
+    hashed = []
+    real = model_mod._sha256
+    monkeypatch.setattr(model_mod, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    monkeypatch.setattr(model_mod, "_verified", {})
+    first = model_mod.model_identity(model, cache_dir=tmp_path / "cache")[1]
+    assert "model.pt" in hashed
+    hashed.clear()
+    model_mod._verified.clear()          # a new process: only the disk cache is left
+    assert model_mod.model_identity(model, cache_dir=tmp_path / "cache")[1] == first
+    assert hashed == []
+    with open(model / "am.mvn", "a") as f:  # a changed file is verified again, and refused
+        f.write(" ")
+    with pytest.raises(ModelIntegrityError, match="am.mvn"):
+        model_mod.model_identity(model, cache_dir=tmp_path / "cache")
+
+
+def test_the_int8_export_lives_under_the_configured_cache(tmp_path):
+    from sensevoice_core import load_model
+    sv = load_model("fixture", device="cpu", cache_dir=tmp_path)
+    assert sv.backend == "onnx-int8" and sv.runner.path.is_relative_to(tmp_path / "onnx")
