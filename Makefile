@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench fixture clean
+.PHONY: demo test bench fixture clean postgresql
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,8 +23,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-# PYTEST_ARGS: e.g. --reverse or --random-order (the suite passes in any order), -m "not server".
-test: $(STAMP) /usr/bin/chromedriver
+# The scale-out tests start a private PostgreSQL server (Debian's postgresql package).
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+postgresql:
+	@[ -n "$(PG_CTL)" ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+
+# PYTEST_ARGS: e.g. --reverse or --random-order (the suite passes in any order), -m "not scale".
+test: $(STAMP) /usr/bin/chromedriver postgresql
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

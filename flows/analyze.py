@@ -4,7 +4,7 @@
                               └─► segment ─► transcribe ┴─► store ─► report
 
 One model per process; the windows of all streams in a batch share model batches; the model steps
-hold the `laughtrack-model` concurrency slot. An analysis already in the database (same bytes,
+own the device (this machine's lock and its host/device Prefect slot). An analysis already in the database (same bytes,
 stream, model, parameters, code, backend) is skipped before any model work.
 """
 
@@ -23,7 +23,7 @@ from laughtrack.records import Extracted, Failure, Job, Outcome, Stage
 from laughtrack.store import Store, open_store
 from tasks.analysis import detect_events, minute_density, note_paths, record_failures, speech_chunks, store_analysis
 from tasks.media import extract_audio, probe_media
-from tasks.model import ensure_model_limit, scan_streams, transcribe_speech
+from tasks.model import ensure_device_limit, scan_streams, transcribe_speech
 from tasks.report import build_reports, publish_artifacts
 
 IO_WORKERS = max(2, min(4, os.cpu_count() or 2))   # probe/extract threads: ffmpeg is its own process
@@ -62,15 +62,15 @@ def analyze_video(path: str, config: RunConfig | None = None, sha256: str | None
 
 def run(inputs: list[str], config: RunConfig) -> BatchResult:
     """The DAG for a batch of inputs under one configuration."""
-    engine, store, result = config.engine(), open_store(config.db), BatchResult()
-    ensure_model_limit()
+    engine, store, result = config.engine(), open_store(config.store), BatchResult()
+    ensure_device_limit(engine)
     files = expand(inputs, result)
     jobs = probe(files, config, engine, result)
     todo, aliases = skip_done(jobs, store, result)
     ready = extract(todo, engine, result)
-    stored = analyse(ready, engine, config, store.url, result)
+    stored = analyse(ready, engine, config, result)
     collect(stored, result)
-    finish(aliases, store.url, config.reports, result)
+    finish(aliases, config, result)
     return result
 
 
@@ -129,7 +129,7 @@ def extract(jobs: list[Job], engine: Engine, result: BatchResult) -> list[Extrac
     return ready
 
 
-def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, db: str, result: BatchResult) -> list:
+def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, result: BatchResult) -> list:
     """scan ─┬─► events ─► density / segment ─► transcribe ─► store: one future per stream."""
     if not ready:
         return []
@@ -146,12 +146,14 @@ def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, db: str, 
         chunks = speech_chunks.submit(events, item.duration_ms)
         transcripts = transcribe_speech.submit(item.job.analysis_id, item.pcm, item.job.path, chunks, engine,
                                                config.params)
-        stored.append((item, transcripts, store_analysis.submit(db, item, scan, events, transcripts, minutes)))
+        stored.append((item, transcripts, store_analysis.submit(config.store, item, scan, events, transcripts,
+                                                                minutes)))
     return stored
 
 
 def collect(stored: list, result: BatchResult) -> None:
-    """Wait for every stream's store step; a failure names the stage it came from."""
+    """Wait for every stream's store step; a failure names the stage it came from. An analysis that
+    another process stored first (the store said so) counts as already analysed."""
     for item, transcripts, future in stored:
         outcome = _outcome(future)
         if isinstance(outcome, BaseException):
@@ -159,17 +161,18 @@ def collect(stored: list, result: BatchResult) -> None:
             stage, error = (Stage.TRANSCRIBE, failed) if isinstance(failed, BaseException) else (Stage.STORE, outcome)
             result.fail(Failure.of_job(item.job, stage, error))
         else:
-            result.analysed.append(Outcome.of(item.job))
-            progress.report(item.job.path, Stage.DONE)
+            (result.analysed if outcome else result.skipped).append(Outcome.of(item.job))
+            progress.report(item.job.path, Stage.DONE if outcome else Stage.SKIPPED)
 
 
-def finish(aliases: list[Job], db: str, reports: str, result: BatchResult) -> None:
+def finish(aliases: list[Job], config: RunConfig, result: BatchResult) -> None:
     """─► report: the other names of what was analysed, the failures, the pages and the artifacts."""
     analysed = {a.analysis_id for a in result.analysed}
-    note_paths(db, [job for job in aliases if job.analysis_id in analysed])
-    record_failures(db, result.failures)
-    result.report = build_reports(db, reports, sorted({a.video_id for a in result.analysed + result.skipped}))
-    publish_artifacts(db, sorted(analysed), len(result.skipped), result.failures, result.report)
+    note_paths(config.store, [job for job in aliases if job.analysis_id in analysed])
+    record_failures(config.store, result.failures)
+    touched = sorted({a.video_id for a in result.analysed + result.skipped})
+    result.report = build_reports(config.store, config.reports, touched)
+    publish_artifacts(config.store, sorted(analysed), len(result.skipped), result.failures, result.report)
 
 
 def _outcome(future):

@@ -12,7 +12,6 @@ from pathlib import Path
 import laughtrack
 import sensevoice_core
 from laughtrack.events import EventOptions
-from sensevoice_core import ScanOptions
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,9 @@ class AnalysisParams:
         self.events.validate()
         return self
 
-    def scan_options(self, batch_size: int = 64) -> ScanOptions:
+    def scan_options(self, batch_size: int = 64):
+        """The sensevoice_core.ScanOptions of these parameters."""
+        from sensevoice_core.options import ScanOptions
         return ScanOptions(window_s=self.window_s, hop_s=self.hop_s, batch_size=batch_size,
                            language=self.language, use_itn=False, adaptive=self.adaptive)
 

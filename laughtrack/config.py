@@ -14,16 +14,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from laughtrack import faults
 from laughtrack.analysis import CODE_VERSION, AnalysisParams
+from laughtrack.store import StoreConfig
 
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
        "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
-       "backend": "LAUGHTRACK_BACKEND"}
+       "backend": "LAUGHTRACK_BACKEND", "lake_data": "LAUGHTRACK_LAKE_DATA", "host": "LAUGHTRACK_HOST"}
 FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
 DEFAULT_DB = "laughtrack.duckdb"
 DEFAULT_MODEL = "iic/SenseVoiceSmall"
@@ -39,13 +41,15 @@ TRANSCRIBE_BATCH = {"cpu": 8, "cuda": 32}   # ≤ 15 s chunks per batch
 class RunConfig:
     """Everything a run needs to know, built once at the edge."""
 
-    db: str = DEFAULT_DB
+    db: str = DEFAULT_DB        # a DuckDB file, or ducklake:postgres:<conninfo>
+    lake_data: str = ""         # DuckLake only: the Parquet folder every machine mounts
     model: str = DEFAULT_MODEL
     device: str = "auto"        # auto | cpu | cuda[:N]
     backend: str = "auto"       # auto | torch | onnx-int8
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "laughtrack"))
     report_dir: str = ""        # "" → <db stem>-reports beside the database
     inbox: str = "inbox"
+    host: str = ""              # this machine's name for its devices' locks; "" → the hostname
     stream: str = "all"         # which audio streams: all | N (not part of an analysis' identity)
     params: AnalysisParams = field(default_factory=AnalysisParams)
 
@@ -73,14 +77,23 @@ class RunConfig:
             raise ValueError(f"backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
         if self.stream != "all" and not self.stream.isdigit():
             raise ValueError(f"stream {self.stream!r}: use 'all' or a stream number (0 is the first audio stream)")
+        self.store.validate()
         self.params.validate()
         return self
 
     @property
+    def store(self) -> StoreConfig:
+        """Where the results live (laughtrack/store)."""
+        return StoreConfig(self.db, self.lake_data, self.cache_dir)
+
+    @property
     def reports(self) -> str:
-        """Where reports go: report_dir, else `<db stem>-reports/` beside the database."""
+        """Where reports go: report_dir, else `<db stem>-reports/` beside a DuckDB file, or
+        `reports/` in a DuckLake's data folder (which every machine mounts)."""
         if self.report_dir:
             return self.report_dir
+        if self.store.is_lake:
+            return str(Path(self.lake_data) / "reports")
         db = Path(self.db)
         return str(db.with_name(f"{db.stem}-reports"))
 
@@ -89,12 +102,13 @@ class RunConfig:
         def ab(p: str) -> str:
             return str(Path(p).expanduser().absolute()) if p else p
         model = ab(self.model) if Path(self.model).expanduser().exists() else self.model
-        return replace(self, db=ab(self.db), cache_dir=ab(self.cache_dir), report_dir=ab(self.reports),
-                       inbox=ab(self.inbox), model=model)
+        db = self.db if self.store.is_lake else ab(self.db)
+        return replace(self, db=db, lake_data=ab(self.lake_data), cache_dir=ab(self.cache_dir),
+                       report_dir=ab(self.reports), inbox=ab(self.inbox), model=model)
 
     def engine(self) -> Engine:
         """The device, backend and model identity of this configuration (resolved once per process)."""
-        return _engine(self.model, self.device, self.backend, self.cache_dir)
+        return _engine(self.model, self.device, self.backend, self.cache_dir, self.host or socket.gethostname())
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,13 @@ class Engine:
     scan_batch: int
     transcribe_batch: int
     cache_dir: str          # PCM, ONNX exports, model sha cache, device lock
+    host: str = ""          # the machine owning the device (its lock and its Prefect slot)
+
+    @property
+    def device_slot(self) -> str:
+        """The Prefect concurrency limit around this machine's device: one per host and device,
+        never one for the whole cluster."""
+        return f"laughtrack-device:{self.host}:{self.device}"
 
     @property
     def label(self) -> str:
@@ -123,7 +144,7 @@ class Engine:
 
 
 @functools.lru_cache(maxsize=8)
-def _engine(model: str, device: str, backend: str, cache_dir: str) -> Engine:
+def _engine(model: str, device: str, backend: str, cache_dir: str, host: str) -> Engine:
     from sensevoice_core.model import model_identity, resolve_backend, resolve_device
     dev = resolve_device(device)
     which = resolve_backend(dev, backend)
@@ -131,7 +152,7 @@ def _engine(model: str, device: str, backend: str, cache_dir: str) -> Engine:
     kind = dev.type
     return Engine(model=model, model_dir=str(model_dir), model_sha256=sha, device=str(dev), backend=which,
                   dtype="bf16" if kind == "cuda" else "fp32", scan_batch=SCAN_BATCH[kind],
-                  transcribe_batch=TRANSCRIBE_BATCH[kind], cache_dir=cache_dir)
+                  transcribe_batch=TRANSCRIBE_BATCH[kind], cache_dir=cache_dir, host=host)
 
 
 @dataclass(frozen=True, slots=True)

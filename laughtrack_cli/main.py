@@ -13,7 +13,6 @@ from pathlib import Path
 
 import typer
 
-from laughtrack import synth as synth_mod
 from laughtrack.analysis import AnalysisParams
 from laughtrack.config import RunConfig
 from laughtrack.errors import LaughtrackError, TimelineError
@@ -33,7 +32,9 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
 }
-DB_HELP = "Results database [env LAUGHTRACK_DB, else ./laughtrack.duckdb]."
+DB_HELP = ("Results: a DuckDB file, or ducklake:postgres:<conninfo> [env LAUGHTRACK_DB, "
+           "else ./laughtrack.duckdb].")
+LAKE_HELP = "A DuckLake's data folder, mounted by every machine [env LAUGHTRACK_LAKE_DATA]."
 MODEL_HELP = "Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL, else iic/SenseVoiceSmall]."
 
 
@@ -59,6 +60,7 @@ def _prefect_env() -> None:
 def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README)."),
           out: Path = typer.Argument(..., help="Media file to write: .mp4 .mkv .webm .mov .wav …")) -> None:
     """Render a timeline to a media file and write OUT.truth.json beside it."""
+    from laughtrack import synth as synth_mod
     try:
         tl = synth_mod.load_timeline(timeline)
     except TimelineError as exc:
@@ -73,6 +75,7 @@ def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README).
 @app.command()
 def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (searched recursively) or globs."),
             db: str = typer.Option(None, help=DB_HELP),
+            lake_data: str = typer.Option(None, help=LAKE_HELP),
             model: str = typer.Option(None, help=MODEL_HELP),
             device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]"),
             language: str = typer.Option("auto", help="auto | zh | en | yue | ja | ko"),
@@ -82,11 +85,11 @@ def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (s
     """Analyse media files: exit 0 all analysed, 1 some failed (the rest done), 2 usage."""
     if language not in LANGUAGES:
         _fail(f"--language {language!r}: use one of {', '.join(LANGUAGES)}", code=2)
-    config = _config(db=db, model=model, device=device, cache_dir=cache, stream=stream,
+    config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache, stream=stream,
                      params=AnalysisParams(language=language))
     t0 = time.perf_counter()
     result = run_analysis(paths, config)
-    output.batch_summary(config.db, result, _stats(config, result), time.perf_counter() - t0)
+    output.batch_summary(str(config.store), result, _stats(config, result), time.perf_counter() - t0)
     raise typer.Exit(1 if result.failures else 0)
 
 
@@ -108,13 +111,14 @@ def run_analysis(paths: list[str], config: RunConfig):
 
 def _stats(config: RunConfig, result) -> dict[str, dict]:
     from laughtrack.store import open_store
-    rows = open_store(config.db).engagement([a.analysis_id for a in result.analysed + result.skipped])
+    rows = open_store(config.store).engagement([a.analysis_id for a in result.analysed + result.skipped])
     return {r["analysis_id"]: r for r in rows}
 
 
 @app.command()
 def report(out: Path = typer.Option(..., "--out", help="Folder for index.html and videos/<id>-a<stream>/report.html."),
            db: str = typer.Option(None, help=DB_HELP),
+           lake_data: str = typer.Option(None, help=LAKE_HELP),
            video: list[str] = typer.Option(None, "--video", help="Video id(s) to report on (repeatable)."),
            all_: bool = typer.Option(False, "--all", help="Report on every analysed video (the default)."),
            ) -> None:
@@ -125,7 +129,8 @@ def report(out: Path = typer.Option(..., "--out", help="Folder for index.html an
         _fail("give --video ID… or --all, not both", code=2)
     t0 = time.perf_counter()
     try:
-        written = write_reports(open_store(_config(db=db).db), out, list(video) if video else None)
+        written = write_reports(open_store(_config(db=db, lake_data=lake_data).store), out,
+                                list(video) if video else None)
     except LaughtrackError as exc:
         _fail(str(exc))
     for (vid, stream_index), page in written.videos.items():
@@ -137,6 +142,7 @@ def report(out: Path = typer.Option(..., "--out", help="Folder for index.html an
 @app.command()
 def query(sql: str = typer.Argument(None, help="One read-only SQL statement."),
           db: str = typer.Option(None, help=DB_HELP),
+          lake_data: str = typer.Option(None, help=LAKE_HELP),
           format: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
           list_: bool = typer.Option(False, "--list", help="List the named queries (views) and tables."),
           ) -> None:
@@ -146,7 +152,7 @@ def query(sql: str = typer.Argument(None, help="One read-only SQL statement."),
         _fail(f"--format {format!r}: use table, csv or json", code=2)
     if not sql and not list_:
         _fail("give an SQL statement, e.g. laughtrack query \"SELECT * FROM engagement\", or --list", code=2)
-    store = open_store(_config(db=db).db)
+    store = open_store(_config(db=db, lake_data=lake_data).store)
     try:
         names, rows = store.relations() if list_ else store.query(sql)
     except LaughtrackError as exc:
@@ -159,7 +165,7 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo vi
          model: str = typer.Option("fixture", help="Model dir, hub id, or 'fixture'."),
          device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]")) -> None:
     """Offline demo: synthesize a 3-minute video, analyse it through the Prefect flow, compare to truth."""
-    from laughtrack import demo as demo_mod
+    from laughtrack import demo as demo_mod, synth as synth_mod
     from laughtrack.store import open_store
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +178,7 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo vi
         _fail(result.failures[0].message)
     first = (result.analysed + result.skipped)[0]
     truth = json.loads(truth_path.read_text())
-    got = open_store(config.db).minute_table([first.analysis_id])
+    got = open_store(config.store).minute_table([first.analysis_id])
     output.minutes_vs_truth(truth, got, video.name)
     console.print(demo_mod.score_line(truth, got), highlight=False)
     console.print(f"video: {video}\ntruth: {truth_path}\ndatabase: {config.db}\n"
@@ -183,7 +189,8 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo vi
 
 @app.command()
 def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
-          db: str = typer.Option(None, help="Results database, to skip what is already analysed [env LAUGHTRACK_DB]."),
+          db: str = typer.Option(None, help="Results, to skip what is already analysed [env LAUGHTRACK_DB]."),
+          lake_data: str = typer.Option(None, help=LAKE_HELP),
           model: str = typer.Option(None, help=MODEL_HELP),
           run: bool = typer.Option(False, "--run", help="Analyse in this process instead of emitting events."),
           once: bool = typer.Option(False, "--once", help="Handle what is in the inbox now, then exit."),
@@ -194,7 +201,7 @@ def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
     from laughtrack_cli.service import watch_inbox
     if not inbox.is_dir():
         _fail(f"inbox '{inbox}' is not a folder", code=2)
-    config = _config(db=db, model=model, inbox=inbox)
+    config = _config(db=db, lake_data=lake_data, model=model, inbox=inbox)
     _prefect_env()
     try:
         watch_inbox(config, run=run, once=once, quiet_s=quiet_s)
@@ -205,6 +212,7 @@ def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
 @app.command()
 def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_INBOX, else ./inbox]."),
           db: str = typer.Option(None, help=DB_HELP),
+          lake_data: str = typer.Option(None, help=LAKE_HELP),
           model: str = typer.Option(None, help=MODEL_HELP),
           inbox_cron: str = typer.Option(None, help="When to scan the inbox [prefect.yaml: */10 * * * *]."),
           report_cron: str = typer.Option(None, help="When to rebuild the reports [prefect.yaml: 0 3 * * *]."),
@@ -212,12 +220,46 @@ def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_IN
     """Serve the deployments of prefect.yaml (analyze-inbox, analyze-upload, engagement-report) from
     this process, for users without a work pool. Needs a Prefect server (PREFECT_API_URL)."""
     from laughtrack_cli.service import serve_deployments
-    config = _config(inbox=inbox, db=db, model=model).absolute()
+    config = _config(inbox=inbox, db=db, lake_data=lake_data, model=model).absolute()
     _prefect_env()
     try:
         serve_deployments(config, {"analyze-inbox": inbox_cron, "engagement-report": report_cron})
     except LaughtrackError as exc:
         _fail(str(exc), code=2)
+
+
+db_app = typer.Typer(no_args_is_help=True, help="Create, migrate and maintain the results database.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
+               cache: Path = typer.Option(None, help="Cache dir (DuckDB extensions) [env LAUGHTRACK_CACHE].")) -> None:
+    """Create the results database (a DuckLake's catalog and data folder) or bring its schema up to date."""
+    from laughtrack.store import open_store, schema
+    config = _config(db=db, lake_data=lake_data, cache_dir=cache)
+    try:
+        found = open_store(config.store).migrate()
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    done = "created" if found == 0 else "already current" if found == schema.SCHEMA_VERSION else f"migrated from v{found}"
+    console.print(f"{config.store}: schema v{schema.SCHEMA_VERSION}, {done}", highlight=False, soft_wrap=True)
+
+
+@db_app.command("maintain")
+def db_maintain(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
+                orphan_age_s: float = typer.Option(3600.0, help="Delete unreferenced files older than this; longer "
+                                                                 "than any write transaction."),
+                snapshot_age_s: float = typer.Option(7 * 86400.0, help="Expire snapshots older than this.")) -> None:
+    """Merge small files, expire old snapshots, delete orphaned files (the nightly deployment runs this)."""
+    from laughtrack.store import open_store
+    config = _config(db=db, lake_data=lake_data)
+    try:
+        done = open_store(config.store).maintain(orphan_age_s=orphan_age_s, snapshot_age_s=snapshot_age_s)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    console.print(f"{config.store}: " + ", ".join(f"{k} {v}" for k, v in done.items()), highlight=False,
+                  soft_wrap=True)
 
 
 def main() -> None:

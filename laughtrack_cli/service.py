@@ -42,7 +42,7 @@ def _done_contents(config: RunConfig) -> set[str]:
     """Content analysed under this configuration: the watcher never hands it over again."""
     from laughtrack.store import open_store
     key = config.engine().config_key(config.params)
-    return open_store(config.db).done_contents(key.id)
+    return open_store(config.store).done_contents(key.id)
 
 
 def _analyse_here(config: RunConfig):
@@ -83,5 +83,5 @@ def to_deployment(spec: dict, config: RunConfig, cron: str | None = None):
     triggers = [DeploymentEventTrigger(**{k: t[k] for k in ("expect", "match", "parameters", "enabled") if k in t})
                 for t in spec.get("triggers", [])]
     return flow.to_deployment(name=spec["name"], description=spec.get("description"), cron=crons or None,
-                              triggers=triggers or None,
+                              triggers=triggers or None, concurrency_limit=spec.get("concurrency_limit"),
                               parameters={**(spec.get("parameters") or {}), "config": asdict(config)})

@@ -9,7 +9,7 @@ from laughtrack import density, events as events_mod, progress
 from laughtrack.analysis import AnalysisParams
 from laughtrack.events import Event
 from laughtrack.records import Extracted, Failure, Job, MinuteLabel, MinuteRow, Stage
-from laughtrack.store import AnalysisRows, open_store
+from laughtrack.store import AnalysisRows, StoreConfig, open_store
 from sensevoice_core import ScanResult, Transcript
 
 
@@ -33,7 +33,7 @@ def minute_density(events: list[Event], duration_ms: int) -> tuple[list[MinuteRo
 
 
 @task(name="store", cache_policy=NO_CACHE)
-def store_analysis(db: str, item: Extracted, scan: ScanResult, events: list[Event], transcripts: list[Transcript],
+def store_analysis(db: StoreConfig, item: Extracted, scan: ScanResult, events: list[Event], transcripts: list[Transcript],
                    minutes: tuple[list[MinuteRow], list[MinuteLabel]]) -> bool:
     """Write the analysis in one transaction; False when it was already stored."""
     progress.report(item.job.path, Stage.STORE)
@@ -42,7 +42,7 @@ def store_analysis(db: str, item: Extracted, scan: ScanResult, events: list[Even
 
 
 @task(name="note-paths", cache_policy=NO_CACHE)
-def note_paths(db: str, jobs: list[Job]) -> None:
+def note_paths(db: StoreConfig, jobs: list[Job]) -> None:
     """Record the other names under which this batch met content it analysed."""
     store = open_store(db)
     for job in jobs:
@@ -50,6 +50,6 @@ def note_paths(db: str, jobs: list[Job]) -> None:
 
 
 @task(name="record-failures", cache_policy=NO_CACHE)
-def record_failures(db: str, failures: list[Failure]) -> None:
+def record_failures(db: StoreConfig, failures: list[Failure]) -> None:
     """Append one `failures` row per file or stream that could not be analysed."""
     open_store(db).record_failures(failures)

@@ -18,9 +18,8 @@ from laughtrack.config import Engine
 from laughtrack.records import Stage
 from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
 
-MODEL_LIMIT = "laughtrack-model"   # Prefect global concurrency limit (1 slot) around device work
-SLOT_LEASE_S = 60                   # a crashed holder's slot is reclaimed by the server after this
-SLOT_WAIT_S = 90                    # longer than lease + the server's 15 s reclaim pass
+SLOT_LEASE_S = 60                   # a crashed holder's slot is released by the server after this
+SLOT_WAIT_S = 10.0                  # while we hold this machine's device lock, a taken slot is stale
 
 _models: dict[Engine, SenseVoice] = {}
 _lock = threading.Lock()
@@ -43,59 +42,49 @@ def _count_call() -> None:
 
 
 @contextlib.contextmanager
-def device_owner(lock_dir: str):
-    """Own the device: a machine-local file lock (the kernel frees it if the holder is killed),
-    then the Prefect `laughtrack-model` slot (visible in the UI, shared with the server).
+def device_owner(engine: Engine):
+    """Own this machine's device: a machine-local file lock (the kernel frees it if its holder is
+    killed), then the Prefect slot of this host and device (visible in the UI). Every machine and
+    every device has its own: nothing serializes the GPUs of a cluster.
 
-    A killed holder's Prefect slot is reclaimed by a real server's repossessor after its lease;
-    an ephemeral server never reclaims it. When the wait times out while this process holds the
-    machine lock and the server is on this machine (so every holder would be on this machine too),
-    the slot is known to be stale and is reset; against a remote server it keeps waiting.
+    A holder takes the lock before the slot and gives the slot back before the lock, so a process
+    holding the lock that still finds the slot taken has met a killed holder's leftover: it resets
+    the slot at once (a server would also release it when its lease runs out).
     """
-    Path(lock_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(lock_dir) / "device.lock", "w") as handle:
+    Path(engine.cache_dir).mkdir(parents=True, exist_ok=True)
+    lock = Path(engine.cache_dir) / f"device-{engine.device.replace(':', '-')}.lock"
+    with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            with _prefect_slot():
+            with _prefect_slot(engine.device_slot):
                 yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
-def _prefect_slot():
+def _prefect_slot(name: str):
     acquired = False
     try:
-        with concurrency(MODEL_LIMIT, occupy=1, timeout_seconds=None if _remote_server() else SLOT_WAIT_S,
-                         lease_duration=SLOT_LEASE_S):
+        with concurrency(name, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
             acquired = True
             yield
             return
     except TimeoutError:
         if acquired:   # raised by the body, not by the wait
             raise
-    logging.getLogger("laughtrack").warning(
-        "the %s slot stayed taken for %d s while no process on this machine held the device; "
-        "resetting it (left by a killed run)", MODEL_LIMIT, SLOT_WAIT_S)
-    _reset_slot()
-    with concurrency(MODEL_LIMIT, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
+    logging.getLogger("laughtrack").warning("the %s slot was taken while no process on this machine held the "
+                                            "device; resetting it (left by a killed run)", name)
+    _reset_slot(name)
+    with concurrency(name, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
         yield
 
 
-def _remote_server() -> bool:
-    """True when the Prefect API is on another machine (its holders may be elsewhere)."""
-    from urllib.parse import urlparse
-
-    from prefect.settings import PREFECT_API_URL
-    url = PREFECT_API_URL.value()
-    return bool(url) and urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1")
-
-
-def _reset_slot() -> None:
+def _reset_slot(name: str) -> None:
     from prefect import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
     with get_client(sync_client=True) as client:
-        client.update_global_concurrency_limit(MODEL_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
 # Cache keys: the analysis ids (content hash + stream + the whole ConfigKey: model sha, parameters,
@@ -110,7 +99,7 @@ def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str
     """Scan several streams in length-sorted batches; one ScanResult per stream."""
     for label in labels:
         progress.report(label, Stage.SCAN)
-    with device_owner(engine.cache_dir):
+    with device_owner(engine):
         model = get_model(engine)
         _count_call()
         faults.point("scan")
@@ -128,7 +117,7 @@ def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: li
     if not chunks_ms or not params.transcribe:
         return []
     progress.report(label, Stage.TRANSCRIBE)
-    with device_owner(engine.cache_dir):
+    with device_owner(engine):
         model = get_model(engine)
         _count_call()
         out = []
@@ -140,18 +129,18 @@ def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: li
         return out
 
 
-def ensure_model_limit() -> None:
-    """Create the 1-slot limit around device work if missing (Prefect only serializes on a limit
-    that exists). An existing limit is left alone: a box with two GPUs may raise it to 2."""
+def ensure_device_limit(engine: Engine) -> None:
+    """Create this host and device's 1-slot limit if missing (Prefect serializes only on a limit that
+    exists). An existing limit is left alone."""
     from prefect import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
-            client.read_global_concurrency_limit_by_name(MODEL_LIMIT)
+            client.read_global_concurrency_limit_by_name(engine.device_slot)
         except ObjectNotFound:
             try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=MODEL_LIMIT, limit=1))
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=engine.device_slot, limit=1))
             except ObjectAlreadyExists:
                 pass

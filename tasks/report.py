@@ -10,11 +10,11 @@ from prefect.cache_policies import NO_CACHE
 
 from laughtrack.records import Failure
 from laughtrack.reporting import write_reports
-from laughtrack.store import open_store
+from laughtrack.store import StoreConfig, open_store
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def build_reports(db: str, out: str, video_ids: list[str] | None) -> str:
+def build_reports(db: StoreConfig, out: str, video_ids: list[str] | None) -> str:
     """Write the pages of `video_ids` (None: all) and the collection index; return the index path."""
     store = open_store(db)
     if not store.exists() or not store.report_targets():
@@ -23,7 +23,7 @@ def build_reports(db: str, out: str, video_ids: list[str] | None) -> str:
 
 
 @task(name="artifacts", cache_policy=NO_CACHE)
-def publish_artifacts(db: str, analysis_ids: list[str], skipped: int, failures: list[Failure], index: str) -> None:
+def publish_artifacts(db: StoreConfig, analysis_ids: list[str], skipped: int, failures: list[Failure], index: str) -> None:
     """A markdown summary, the per-minute density table and a link to the HTML, on the flow run."""
     store = open_store(db)
     engagement = store.engagement(analysis_ids)

@@ -15,7 +15,7 @@ from sensevoice_core import FIXTURE_DIR, ModelIntegrityError
 from sensevoice_core import model as model_mod
 
 VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in", "device": "cpu",
-          "report_dir": "r", "backend": "torch"}
+          "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7"}
 
 
 @pytest.mark.parametrize("field", sorted(ENV))

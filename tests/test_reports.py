@@ -203,6 +203,8 @@ def test_every_column_in_the_live_database_is_documented(analysed):
     doc = (ROOT / "docs" / "schema.md").read_text()
     sections = dict(re.findall(r"^## `(\w+)`[^\n]*\n(.*?)(?=^## |\Z)", doc, flags=re.S | re.M))
     live = sql(db, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'")
+    family = {name: re.sub(r"^write_lock_\d\d$", "write_lock_00", name) for name in {c["table_name"] for c in live}}
     missing = [f"{c['table_name']}.{c['column_name']}" for c in live
-               if c["table_name"] not in sections or f"| `{c['column_name']}` |" not in sections[c["table_name"]]]
+               if family[c["table_name"]] not in sections
+               or f"| `{c['column_name']}` |" not in sections[family[c["table_name"]]]]
     assert missing == []

@@ -4,53 +4,17 @@ prefect.yaml, a process worker, the upload watcher, schedules and idempotent inb
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from procs import BIN, ROOT, free_port, prefect_env, start_server, stop, wait_for
 
 from laughtrack import synth
 from laughtrack.store import open_store
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]   # a real server: minutes, not seconds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check, timeout: float, step: float = 0.5, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def stop(proc: subprocess.Popen, signals=(signal.SIGINT, signal.SIGTERM, signal.SIGKILL)) -> None:
-    """Stop a process group politely, then firmly (a worker needs two signals)."""
-    for sig in signals:
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture(scope="module")
@@ -59,28 +23,14 @@ def service(tmp_path_factory):
     the worker's environment. Yields (env, paths)."""
     work = tmp_path_factory.mktemp("service")
     port = free_port()
-    env = dict(os.environ, PREFECT_HOME=str(work / "prefect"), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PWD=str(ROOT),
-               PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOCAL_STORAGE_PATH=str(work / "storage"),
-               LAUGHTRACK_DB=str(work / "results.duckdb"), LAUGHTRACK_INBOX=str(work / "inbox"),
-               LAUGHTRACK_MODEL="fixture", LAUGHTRACK_CACHE=str(work / "cache"),
-               LAUGHTRACK_REPORTS=str(work / "reports"), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="INFO")
+    env = prefect_env(work, port, LAUGHTRACK_DB=str(work / "results.duckdb"), LAUGHTRACK_INBOX=str(work / "inbox"),
+                      LAUGHTRACK_MODEL="fixture", LAUGHTRACK_CACHE=str(work / "cache"),
+                      LAUGHTRACK_REPORTS=str(work / "reports"))
     (work / "inbox").mkdir()
-    logs = {name: open(work / f"{name}.log", "w") for name in ("server", "worker", "deploy")}
+    logs = {name: open(work / f"{name}.log", "w") for name in ("worker", "deploy")}
     started = time.monotonic()
-    server = subprocess.Popen([BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, cwd=work, stdout=logs["server"], stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    procs = [server]
+    procs = [start_server(env, port, work / "server.log")]
     try:
-        import urllib.request
-
-        def healthy():
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2).status == 200
-            except OSError:
-                return False
-        wait_for(healthy, 120, what="prefect server")
         server_s = time.monotonic() - started
         for cmd in (["work-pool", "create", "laughtrack", "--type", "process"], ["--no-prompt", "deploy", "--all"]):
             done = subprocess.run([BIN / "prefect", *cmd], env=env, cwd=ROOT, stdout=logs["deploy"],
@@ -140,7 +90,7 @@ def test_deployments_and_schedules_match_prefect_yaml(service):
         got = {d.name: [s.schedule.cron for s in d.schedules] for d in c.read_deployments()}
         triggers = [a.trigger.expect for a in c.read_automations()]
     assert got == want == {"analyze-inbox": ["*/10 * * * *"], "analyze-upload": [],
-                           "engagement-report": ["0 3 * * *"]}
+                           "engagement-report": ["0 3 * * *"], "maintain-store": ["30 4 * * *"]}
     assert {"laughtrack.video.uploaded"} in triggers
 
 

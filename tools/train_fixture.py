@@ -165,7 +165,7 @@ def collate(feats, toks, idx):
 @torch.inference_mode()
 def evaluate(model, sp, feats, clips) -> dict[str, float]:
     """Argmax of each query frame, restricted to its tag family, against the clip's labels."""
-    from sensevoice_core.scan import encode_features  # the same forward the scan uses
+    from sensevoice_core.scanner import encode_features  # the same forward the scan uses
     fams = {"language": [sp.piece_to_id(tag(t)) for t in LANGUAGES],
             "emotion": [sp.piece_to_id(tag(t)) for t in ("HAPPY", "NEUTRAL", "EMO_UNKNOWN")],
             "event": [sp.piece_to_id(tag(t)) for t in ("Speech", "Laughter", "Applause", "Event_UNK")]}

@@ -1,6 +1,7 @@
-"""The results store: one interface, one schema (schema.py), backends behind `open_store`.
+"""The results store: one interface, one schema (schema.py), two backends behind `open_store`.
 
     store = open_store("results.duckdb")        # a path: one DuckDB file (the embedded default)
+    store = open_store(StoreConfig("ducklake:postgres:dbname=lt host=db", lake_data="/mnt/lake"))
     store.write_analysis(rows)                  # one transaction; False if it was already there
     store.done_analyses(ids); store.done_contents(config_key)
     store.query("SELECT * FROM engagement")     # read-only, never migrates
@@ -10,12 +11,40 @@ Everything that speaks SQL lives in this package; the rest of laughtrack calls t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from laughtrack.errors import StoreError
 from laughtrack.records import Failure, Video
 from laughtrack.store.rows import AnalysisRows
+
+LAKE_PREFIX = "ducklake:postgres:"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the results live: a DuckDB file path, or a DuckLake (PostgreSQL catalog + data dir)."""
+
+    url: str
+    lake_data: str = ""        # DuckLake: the Parquet folder every writer and reader mounts
+    cache_dir: str = ""        # DuckLake: where the pinned DuckDB extensions are installed
+
+    @property
+    def is_lake(self) -> bool:
+        return self.url.startswith(LAKE_PREFIX)
+
+    def __str__(self) -> str:
+        """For messages: the path, or the catalog URL without its password."""
+        from laughtrack.store.ducklake import redact
+        return redact(self.url)
+
+    def validate(self) -> StoreConfig:
+        if self.url.startswith("ducklake:") and not self.is_lake:
+            raise ValueError(f"--db {self.url!r}: the catalog must be PostgreSQL: ducklake:postgres:<conninfo>")
+        if self.is_lake and not self.lake_data:
+            raise ValueError("a DuckLake needs its data folder: --lake-data DIR (or LAUGHTRACK_LAKE_DATA)")
+        return self
 
 
 class Store(Protocol):
@@ -24,6 +53,8 @@ class Store(Protocol):
     url: str
 
     def exists(self) -> bool: ...
+    def migrate(self) -> int: ...
+    def maintain(self, orphan_age_s: float, snapshot_age_s: float) -> dict[str, int]: ...
     def write_analysis(self, rows: AnalysisRows) -> bool: ...
     def note_path(self, video: Video, path: str) -> None: ...
     def record_failures(self, failures: list[Failure]) -> None: ...
@@ -38,10 +69,14 @@ class Store(Protocol):
     def collection_report_data(self) -> dict[str, list[dict]]: ...
 
 
-def open_store(url: str | Path) -> Store:
-    """The store at `url`: a path is a DuckDB file (created on first write)."""
+def open_store(where: StoreConfig | str | Path) -> Store:
+    """The store a StoreConfig (or a plain DuckDB file path) names; nothing is opened yet."""
+    config = where if isinstance(where, StoreConfig) else StoreConfig(str(where))
+    if config.validate().is_lake:
+        from laughtrack.store.ducklake import DuckLake
+        return DuckLake(config)
     from laughtrack.store.duckdb_file import DuckDBFile
-    return DuckDBFile(Path(url))
+    return DuckDBFile(Path(config.url))
 
 
-__all__ = ["AnalysisRows", "Store", "StoreError", "open_store"]
+__all__ = ["AnalysisRows", "LAKE_PREFIX", "Store", "StoreConfig", "StoreError", "open_store"]

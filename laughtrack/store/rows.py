@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +13,9 @@ import pyarrow as pa
 from laughtrack.events import Event
 from laughtrack.records import Failure, Job, MinuteLabel, MinuteRow
 from laughtrack.store.schema import EMOTION_COLUMNS, EVENT_COLUMNS, TABLES
-from sensevoice_core import ScanResult, Transcript
+
+if TYPE_CHECKING:   # the store never needs torch: these are type names only
+    from sensevoice_core import ScanResult, Transcript
 
 DONE = "done"
 

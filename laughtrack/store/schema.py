@@ -7,6 +7,7 @@ test checks it is current). Migrations carry only the deltas between versions.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -79,6 +80,19 @@ def _cols(*spec: tuple[str, str, str]) -> tuple[Column, ...]:
     return tuple(Column(*c) for c in spec)
 
 
+LOCKS = 16   # write locks: writers of one video share one, writers of different videos mostly do not
+LOCK_TABLES = tuple(f"write_lock_{i:02d}" for i in range(LOCKS))
+LOCK_DOC = (f"`write_lock_00` … `write_lock_{LOCKS - 1:02d}`: one row each. A write transaction first updates the "
+            "lock of its video (chosen by a hash of the video id), so two writers of one video conflict and one "
+            "retries, then finds the other's rows: each analysis is stored once although DuckLake has no UNIQUE "
+            "constraint, while writers of different videos seldom meet.")
+
+
+def lock_table(video_id: str) -> str:
+    """The write lock table of a video."""
+    return LOCK_TABLES[int(hashlib.sha256(video_id.encode()).hexdigest()[:8], 16) % LOCKS]
+
+
 V, D, R, I, B, T = "VARCHAR", "DOUBLE", "REAL", "INTEGER", "BIGINT", "TIMESTAMPTZ"
 _ANALYSIS, _VIDEO, _STREAM = ("analysis_id", V, "the analysis"), ("video_id", V, "the video"), \
     ("stream_index", I, "the audio stream")
@@ -94,6 +108,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("schema_version", "", _cols(
         ("version", I, "schema version applied (forward migrations only)"),
         ("applied_at", T, "when it was applied"))),
+    *(Table(lock, "" if i else LOCK_DOC, _cols(("writes", B, "write transactions committed under this lock")))
+      for i, lock in enumerate(LOCK_TABLES)),
     Table("videos", "One row per distinct content (sha256): the same bytes under another name are the same video.",
           _cols(("video_id", V, "first 16 hex digits of `sha256`"),
                 ("path", V, "the path it was first seen under"),
@@ -233,20 +249,25 @@ VIEWS: tuple[View, ...] = (
 )
 
 # Forward migrations from each older version: the deltas only (a fresh database gets the DDL above).
+LOCK_ROWS = tuple(f"INSERT INTO {lock} VALUES (0)" for lock in LOCK_TABLES)
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: ("ALTER TABLE analyses ADD COLUMN config_key VARCHAR",),   # v1 → v2: one identity (issue 12)
+    1: ("ALTER TABLE analyses ADD COLUMN config_key VARCHAR",       # v1 → v2: one identity, and
+        *(f"CREATE TABLE write_lock_{i:02d} (writes BIGINT)" for i in range(16)),   # write locks
+        *(f"INSERT INTO write_lock_{i:02d} VALUES (0)" for i in range(16))),
 }
 
 
 def create_statements(constraints: bool = True) -> list[str]:
-    """Everything a fresh database needs, tables first."""
-    return [t.ddl(constraints) for t in TABLES.values()] + [v.ddl() for v in VIEWS]
+    """Everything a fresh database needs, tables first (schema_version first of all)."""
+    return [t.ddl(constraints) for t in TABLES.values()] + list(LOCK_ROWS) + [v.ddl() for v in VIEWS]
 
 
 def markdown() -> str:
     """docs/schema.md, from the declarations above."""
     out = [_DOC_HEAD]
     for table in TABLES.values():
+        if table.name in LOCK_TABLES[1:]:
+            continue                      # one section for the family
         out += [f"## `{table.name}`", *([table.doc, ""] if table.doc else []), "| column | meaning |", "|---|---|"]
         out += [f"| `{c.name}` | {c.doc} |" for c in table.columns] + [""]
     for view in VIEWS:

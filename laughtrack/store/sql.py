@@ -1,14 +1,22 @@
 """Every SQL statement laughtrack runs, over DuckDB connections that a backend provides.
 
-A backend (duckdb_file.py) says how to open a migrated writer and a confined read-only reader;
-this class holds the statements: one transaction per analysis, the "is it done?" questions, the
-user's read-only queries and the data every report shows.
+A backend (duckdb_file.py, ducklake.py) says how to open a writer and a confined read-only
+reader; this class holds the statements: one transaction per analysis, the "is it done?"
+questions, the user's read-only queries and the data every report shows.
+
+Exactly once, on any number of writers: every write transaction about a video first updates the
+row of that video's write lock (schema.lock_table), then checks what is already there, then
+inserts only what is new. Two writers of one video both update that row, so one of them fails to
+commit (a DuckLake conflict; a DuckDB file admits one writing process at a time anyway) and
+retries from the start, when it sees the winner's rows. Without that step two writers could both
+find an analysis absent and both commit it: DuckLake has no UNIQUE constraint. Writers of
+different videos take different locks (mostly: 16 of them), so they seldom retry.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -20,6 +28,7 @@ from laughtrack import faults
 from laughtrack.errors import StoreError
 from laughtrack.records import Failure, Video
 from laughtrack.store import schema
+from laughtrack.store.retry import retry
 from laughtrack.store.rows import DONE, AnalysisRows, failure_table, path_row
 
 # One writer at a time inside this process too: two task threads inserting the same video row in
@@ -27,7 +36,9 @@ from laughtrack.store.rows import DONE, AnalysisRows, failure_table, path_row
 _WRITE_LOCK = threading.RLock()
 
 RELATIONS_SQL = ("SELECT table_name AS name, lower(table_type) AS kind FROM information_schema.tables "
-                 "WHERE table_schema = 'main' ORDER BY kind DESC, name")
+                 "WHERE table_schema = 'main' AND table_catalog = current_database() ORDER BY kind DESC, name")
+SERIALIZE_SQL = "UPDATE {lock} SET writes = writes + 1"
+WRITE_RETRY_S = 600.0    # how long a writer keeps retrying commits that lost a race
 ENGAGEMENT_SQL = ("SELECT analysis_id, path, stream_index, duration_s, laughter_s, applause_s, laughs, "
                   "laughs_per_min, applause_per_min, engagement_score FROM engagement "
                   "WHERE analysis_id IN (SELECT unnest(?)) ORDER BY path, stream_index")
@@ -71,16 +82,18 @@ def now() -> datetime:
 
 
 class SqlStore:
-    """The statements; a subclass provides `_open_writer`, `_open_reader`, `exists` and `url`."""
+    """The statements; a subclass provides `_connect_writer`, `_open_reader`, `_error`, `exists`."""
 
     url: str
+    auto_migrate = True     # a writer brings the schema up to date (else: `laughtrack db migrate`)
+    constraints = True      # the catalog enforces primary keys (DuckLake has none)
 
     # --- backend hooks ---------------------------------------------------------------------
     def exists(self) -> bool:
         raise NotImplementedError
 
-    def _open_writer(self) -> duckdb.DuckDBPyConnection:
-        """A connection that may write, its schema migrated (retrying while others hold it)."""
+    def _connect_writer(self) -> duckdb.DuckDBPyConnection:
+        """A connection that may write (retrying while others hold the database)."""
         raise NotImplementedError
 
     def _open_reader(self) -> duckdb.DuckDBPyConnection:
@@ -91,18 +104,52 @@ class SqlStore:
         """The StoreError a user sees for a failed statement."""
         raise NotImplementedError
 
+    def _check_query(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Refuse a user statement before it runs (a backend whose reader is not fully confined)."""
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; return the version found before (0: created)."""
+        with _WRITE_LOCK:
+            con = self._connect_writer()
+            try:
+                return retry(lambda: migrate(con, self.constraints),
+                             lambda e: isinstance(e, duckdb.TransactionException), wait_s=60)
+            finally:
+                con.close()
+
     # --- connections -----------------------------------------------------------------------
-    @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _open_writer(self) -> duckdb.DuckDBPyConnection:
+        con = self._connect_writer()
+        try:
+            if self.auto_migrate:
+                migrate(con, self.constraints)
+            elif _version(con) != schema.SCHEMA_VERSION:
+                raise StoreError(f"the results catalog {self.url!r} has schema v{_version(con)}, this laughtrack "
+                                 f"writes v{schema.SCHEMA_VERSION}: run `laughtrack db migrate`")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], object], video_id: str | None):
+        """Run `work` in one transaction, serialized with the other writers of `video_id` (None:
+        appends that need no order); start again if it lost a race to commit."""
+        return retry(lambda: self._write_once(work, video_id), lambda e: isinstance(e, duckdb.TransactionException),
+                     wait_s=WRITE_RETRY_S, first_delay_s=0.01, max_delay_s=0.25)
+
+    def _write_once(self, work: Callable[[duckdb.DuckDBPyConnection], object], video_id: str | None):
         with _WRITE_LOCK:
             con = self._open_writer()
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    yield con
+                    if video_id is not None:
+                        con.execute(SERIALIZE_SQL.format(lock=schema.lock_table(video_id)))
+                    result = work(con)
                     con.execute("COMMIT")
+                    return result
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    _rollback(con)
                     raise
             finally:
                 con.close()
@@ -118,36 +165,18 @@ class SqlStore:
     # --- writes ----------------------------------------------------------------------------
     def write_analysis(self, rows: AnalysisRows) -> bool:
         """Write one analysis in one transaction; False (and no new rows) when it is already there."""
-        with self._transaction() as con:
-            at = now()
-            exists = con.execute("SELECT count(*) FROM analyses WHERE analysis_id = ?",
-                                 [rows.job.analysis_id]).fetchall()[0][0]
-            self._upsert_video(con, rows.video_row(rows.job.path, at), rows.job.video.video_id, rows.job.path, at)
-            if exists:
-                return False
-            _insert(con, "audio_streams", rows.stream_row(), or_ignore=True)
-            _insert(con, "analyses", rows.analysis_row(at))
-            for table, data in rows.results().items():
-                _insert(con, table, data)
-                faults.point(f"store:{table}")
-        return True
+        return self._write(lambda con: _write_analysis(con, rows), rows.job.video.video_id)
 
     def note_path(self, video: Video, path: str) -> None:
         """Record that a known video was seen under `path` (a renamed copy), no new analysis."""
         at = now()
-        with self._transaction() as con:
-            self._upsert_video(con, schema.TABLES["videos"].rows([dict(asdict(video), path=path, first_seen_at=at)]),
-                               video.video_id, path, at)
-
-    def _upsert_video(self, con, video_row: pa.Table, video_id: str, path: str, at: datetime) -> None:
-        _insert(con, "videos", video_row, or_ignore=True)
-        _insert(con, "video_paths", path_row(video_id, path, at), or_ignore=True)
+        row = schema.TABLES["videos"].rows([dict(asdict(video), path=path, first_seen_at=at)])
+        self._write(lambda con: _add_video(con, row, video.video_id, path, at), video.video_id)
 
     def record_failures(self, failures: list[Failure]) -> None:
         """Append one `failures` row per file or stream that could not be analysed."""
         if failures:
-            with self._transaction() as con:
-                _insert(con, "failures", failure_table(failures, now()))
+            self._write(lambda con: _insert(con, "failures", failure_table(failures, now())), None)
 
     # --- reads -----------------------------------------------------------------------------
     def done_analyses(self, analysis_ids: list[str]) -> set[str]:
@@ -170,6 +199,7 @@ class SqlStore:
         """One read-only statement: (column names, rows); StoreError for any error or write."""
         with self._reader() as con:
             try:
+                self._check_query(con, sql)
                 cur = con.execute(sql, params or [])
                 return ([d[0] for d in cur.description] if cur.description else []), cur.fetchall()
             except duckdb.Error as exc:
@@ -214,9 +244,37 @@ class SqlStore:
             return {key: _dicts(con, sql) for key, sql in COLLECTION_SQL.items()}
 
 
+def _write_analysis(con: duckdb.DuckDBPyConnection, rows: AnalysisRows) -> bool:
+    at = now()
+    exists = con.execute("SELECT count(*) FROM analyses WHERE analysis_id = ?", [rows.job.analysis_id]).fetchall()[0][0]
+    _add_video(con, rows.video_row(rows.job.path, at), rows.job.video.video_id, rows.job.path, at)
+    if exists:
+        return False
+    _insert(con, "audio_streams", rows.stream_row(), only_new=True)
+    _insert(con, "analyses", rows.analysis_row(at))
+    for table, data in rows.results().items():
+        _insert(con, table, data)
+        faults.point(f"store:{table}")
+    return True
+
+
+def _add_video(con: duckdb.DuckDBPyConnection, video_row: pa.Table, video_id: str, path: str, at: datetime) -> None:
+    _insert(con, "videos", video_row, only_new=True)
+    _insert(con, "video_paths", path_row(video_id, path, at), only_new=True)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back; a transaction that failed to commit is already gone (DuckLake says so)."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
 def migrate(con: duckdb.DuckDBPyConnection, constraints: bool = True) -> int:
     """Bring the schema up to SCHEMA_VERSION (one transaction); return the version found before."""
-    con.execute(schema.TABLES["schema_version"].ddl().replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
+    if not _has_table(con, "schema_version"):
+        con.execute(schema.TABLES["schema_version"].ddl())
     found = _version(con)
     if found > schema.SCHEMA_VERSION:
         raise StoreError(f"database schema v{found} is newer than this laughtrack (v{schema.SCHEMA_VERSION}); "
@@ -243,16 +301,31 @@ def migrate(con: duckdb.DuckDBPyConnection, constraints: bool = True) -> int:
 
 
 def _version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of the database (0 when it has no laughtrack tables yet)."""
+    if not _has_table(con, "schema_version"):
+        return 0
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, or_ignore: bool = False) -> None:
-    """Append Arrow rows to a declared table by column name (table names come from the schema)."""
-    if table not in schema.TABLES:
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                            "AND table_schema = 'main' AND table_name = ?", [name]).fetchall()[0][0])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, only_new: bool = False) -> None:
+    """Append Arrow rows to a declared table by column name (table names come from the schema);
+    `only_new`: skip rows whose primary key is already there (checked, not constrained: DuckLake
+    has no keys, and the write lock makes the check safe)."""
+    spec = schema.TABLES.get(table)
+    if spec is None:
         raise ValueError(f"{table!r} is not a declared table")
+    new = ""
+    if only_new:
+        match = " AND ".join(f't."{k}" = r."{k}"' for k in spec.primary_key)
+        new = f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
     con.register("_rows", rows)
     try:
-        con.execute(f"INSERT {'OR IGNORE ' if or_ignore else ''}INTO {table} BY NAME SELECT * FROM _rows")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows r{new}")
     finally:
         con.unregister("_rows")
 

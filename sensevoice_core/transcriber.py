@@ -14,7 +14,7 @@ import numpy as np
 
 from sensevoice_core.model import SenseVoice
 from sensevoice_core.profile import CLOCK
-from sensevoice_core.scan import LANGUAGE_QUERY, QUERY_FRAMES, SAMPLE_RATE, TEXTNORM_QUERY, features
+from sensevoice_core.scanner import LANGUAGE_QUERY, QUERY_FRAMES, SAMPLE_RATE, TEXTNORM_QUERY, features
 from sensevoice_core.tags import display_text, parse_rich
 
 MAX_CHUNK_S = 30.0
