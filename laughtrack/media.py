@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -58,11 +59,25 @@ def write_media(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -
     if suffix in VIDEO_CONTAINERS:
         picture = ffmpeg.input(f"testsrc2=size=160x90:rate=5:duration={duration:.3f}", format="lavfi")
         streams = [picture, pcm]
-        kwargs["vcodec"] = "libvpx" if suffix == ".webm" else "mpeg4"
-        kwargs["shortest"] = None
+        kwargs.update(_video_codec(suffix), shortest=None)
     out = ffmpeg.output(*streams, str(path), **kwargs).overwrite_output()
     _run(out.get_args(), path, "write", stdin=np.ascontiguousarray(audio, np.float32).tobytes())
     return path
+
+
+def _video_codec(suffix: str) -> dict:
+    """What browsers play: H.264 when this ffmpeg has libx264 (VP8 in WebM, MPEG-4 in AVI)."""
+    if suffix == ".webm":
+        return {"vcodec": "libvpx"}
+    if suffix != ".avi" and _has_encoder("libx264"):
+        return {"vcodec": "libx264", "pix_fmt": "yuv420p", "preset": "ultrafast"}
+    return {"vcodec": "mpeg4"}
+
+
+@functools.lru_cache(maxsize=None)
+def _has_encoder(name: str) -> bool:
+    out = subprocess.run([ffmpeg_binary(), "-hide_banner", "-encoders"], capture_output=True, text=True)
+    return any(line.split()[1:2] == [name] for line in out.stdout.splitlines() if line.startswith(" "))
 
 
 def decode_audio(path: Path, stream_index: int | None = None) -> np.ndarray:

@@ -32,6 +32,8 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
 }
+# Gradio, offline: no analytics calls, no hub lookups (gradio_client would ask huggingface.co).
+UI_DEFAULTS = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
 DB_HELP = ("Results: a DuckDB file, or ducklake:postgres:<conninfo> [env LAUGHTRACK_DB, "
            "else ./laughtrack.duckdb].")
 LAKE_HELP = "A DuckLake's data folder, mounted by every machine [env LAUGHTRACK_LAKE_DATA]."
@@ -226,6 +228,34 @@ def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_IN
         serve_deployments(config, {"analyze-inbox": inbox_cron, "engagement-report": report_cron})
     except LaughtrackError as exc:
         _fail(str(exc), code=2)
+
+
+@app.command()
+def ui(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
+       model: str = typer.Option(None, help=MODEL_HELP),
+       device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]"),
+       cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+       host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --auth."),
+       port: int = typer.Option(6006, help="Port of the page."),
+       auth: str = typer.Option(None, help="user:password the page asks for."),
+       max_upload_mb: int = typer.Option(2048, help="Largest upload the page takes, in MB.")) -> None:
+    """Serve the web page: analyse an upload or a recording, browse the library, query the results."""
+    config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache).absolute()
+    user, sep, password = (auth or "").partition(":")
+    if auth and not (user and sep and password):
+        _fail("--auth wants user:password", code=2)
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        _fail(f"--host {host} serves the page to the network: give --auth user:password", code=2)
+    try:
+        config.engine()
+    except (SenseVoiceError, ValueError) as exc:
+        _fail(str(exc))
+    _prefect_env()
+    for key, value in UI_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from laughtrack_cli import ui as page
+    console.print(f"laughtrack ui: http://{host}:{port}/ ({config.store})", highlight=False, soft_wrap=True)
+    page.serve(config, host, port, (user, password) if auth else None, max_upload_mb)
 
 
 db_app = typer.Typer(no_args_is_help=True, help="Create, migrate and maintain the results database.")

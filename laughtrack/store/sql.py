@@ -75,6 +75,7 @@ COLLECTION_SQL = {
                "JOIN latest_analyses a USING (analysis_id)",
 }
 TARGETS_SQL = "SELECT video_id, stream_index, analysis_id FROM engagement ORDER BY video_id, stream_index"
+TRANSCRIPT_SQL = "SELECT start_s, end_s, raw_text, text FROM segments WHERE analysis_id = ? ORDER BY start_s"
 
 
 def now() -> datetime:
@@ -232,6 +233,11 @@ class SqlStore:
                                  "see `laughtrack query \"SELECT video_id, path FROM engagement\"`")
             rows = [r for r in rows if r["video_id"] in video_ids]
         return rows
+
+    def transcript(self, analysis_id: str) -> list[dict]:
+        """The transcribed speech chunks of an analysis, in time order."""
+        with self._reader() as con:
+            return _dicts(con, TRANSCRIPT_SQL, [analysis_id])
 
     def video_report_data(self, analysis_id: str) -> dict[str, list[dict]]:
         """Everything the per-video report shows, keyed like VIDEO_REPORT_SQL."""

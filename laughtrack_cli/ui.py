@@ -1,0 +1,323 @@
+"""`laughtrack ui`: the web page (Gradio Blocks) — the seed's app, done our way.
+
+    Analyse  drop a video/audio file or record one, pick the language, press Analyse: the same
+             Prefect flow as the CLI into the same database (a known file is answered at once),
+             then the rich transcript, the probability timeline, the per-minute chart and table,
+             the top moments (each plays the video from a second before it), the HTML report.
+             The action is also the API endpoint `analyze` for gradio_client scripts.
+    Library  every analysed video, ranked; picking one shows its page without analysing again.
+    Query    read-only SQL over the results, the schema beside it, the result as CSV.
+
+Bad input is one message on the page and nothing stored; the server binds 127.0.0.1 unless told
+otherwise, and then wants --auth.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+
+from laughtrack import media, pages, progress
+from laughtrack.config import RunConfig
+from laughtrack.errors import LaughtrackError, MediaError
+from laughtrack.records import Stage
+from laughtrack.store import open_store
+from reports.html import clock
+
+LANGUAGES = [("auto-detect", "auto"), ("Chinese", "zh"), ("English", "en"), ("Cantonese", "yue"),
+             ("Japanese", "ja"), ("Korean", "ko")]
+STEPS = {Stage.PROBE: (0.05, "extract"), Stage.EXTRACT: (0.15, "extract"), Stage.SCAN: (0.35, "scan"),
+         Stage.TRANSCRIBE: (0.75, "transcribe"), Stage.STORE: (0.9, "store")}
+THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
+CSS = "#moments button {justify-content: flex-start} footer {display: none !important}"
+
+
+@dataclass(frozen=True)
+class App:
+    """What the page's handlers share: the configuration, where uploads and reports live, and the
+    warm-up (Prefect's server, the model) that analyses wait for."""
+
+    config: RunConfig
+    uploads: Path
+    max_bytes: int
+    ready: threading.Event = field(default_factory=threading.Event)
+    problems: list = field(default_factory=list)
+
+    def warm_up(self) -> None:
+        """Start Prefect's server and load the model while the page is first looked at (one thread:
+        two threads starting Prefect's temporary server at once trip over each other)."""
+        from prefect import get_client
+
+        from tasks.model import get_model
+        try:
+            with get_client(sync_client=True) as client:
+                client.hello()
+            get_model(self.config.engine())
+        except Exception as exc:  # noqa: BLE001 — shown on the page at the first analysis
+            self.problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        finally:
+            self.ready.set()
+
+    def wait_until_warm(self) -> None:
+        self.ready.wait()
+        if self.problems:
+            raise gr.Error(f"laughtrack could not start: {self.problems[0]}")
+
+    @property
+    def store(self):
+        return open_store(self.config.store)
+
+
+class _Progress:
+    """Routes the flow's stage reports (laughtrack.progress) to the page that started the run."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pages: dict[str, object] = {}
+        progress.set_sink(self._report)
+
+    def _report(self, path: str, stage: Stage) -> None:
+        with self._lock:
+            bar = self._pages.get(path)
+        if bar is not None and stage in STEPS:
+            fraction, label = STEPS[stage]
+            bar(fraction, desc=label)
+
+    def follow(self, path: str, bar):
+        outer = self
+
+        class _Follow:
+            def __enter__(self):
+                with outer._lock:
+                    outer._pages[path] = bar
+
+            def __exit__(self, *exc):
+                with outer._lock:
+                    outer._pages.pop(path, None)
+        return _Follow()
+
+
+def accept(app: App, upload: str | None, recording: str | None) -> tuple[Path, str]:
+    """The file to analyse, kept under the uploads folder by content (so it can be replayed);
+    gr.Error with one line for anything that is not an audio/video file we can read."""
+    source = upload or recording
+    if not source:
+        raise gr.Error("Drop a video or audio file, or record from the microphone, first.")
+    path, name = Path(source), Path(source).name
+    if path.stat().st_size > app.max_bytes:
+        raise gr.Error(f"'{name}' is {path.stat().st_size / 2**20:.0f} MB; the limit here is "
+                       f"{app.max_bytes / 2**20:.0f} MB")
+    try:
+        sha, _, _ = media.probe_and_hash(path)
+    except MediaError as exc:
+        raise gr.Error(str(exc).replace(str(path), name)) from None
+    kept = app.uploads / sha[:16] / name     # by content, under the name it was uploaded with
+    if not kept.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept)
+    return kept, name
+
+
+def analyse(app: App, follow: _Progress, upload, language: str, recording=None, bar=gr.Progress()):
+    """Analyse one file (or answer at once if it is known): (rich transcript, per-minute table, page)."""
+    from flows.analyze import analyze_video
+    path, name = accept(app, upload, recording)
+    bar(0.0, desc="starting")
+    app.wait_until_warm()
+    bar(0.02, desc="extract")
+    config = replace(app.config, params=replace(app.config.params, language=language or "auto"))
+    with follow.follow(str(path), bar):
+        result = analyze_video(path=str(path), config=config)
+    if result.failures:
+        raise gr.Error(result.failures[0].message.replace(str(path), name))
+    done = (result.analysed + result.skipped)[0]
+    page = pages.video_page(app.store, done.analysis_id)
+    return page.rich_text, table(page), page
+
+
+def table(page: pages.VideoPage):
+    import pandas as pd
+    return pd.DataFrame(page.minutes, columns=list(pages.MINUTE_COLUMNS))
+
+
+def show(app: App, page: pages.VideoPage | None, plain: bool):
+    """Everything the page shows of `page` beside the transcript and the table."""
+    if page is None:
+        return (gr.update(),) * 6
+    kept = next((app.uploads / page.video_id).glob("*"), None)
+    report = Path(app.config.reports) / "videos" / f"{page.video_id}-a{page.stream_index}" / "report.html"
+    link = (f'<a href="/gradio_api/file={report}" target="_blank" rel="noopener">Open the full report</a>'
+            if report.exists() else "")
+    return (page.plain_text if plain else page.rich_text, _image(page.timeline_png), _image(page.minutes_png),
+            page.moments, gr.update(value=str(kept) if kept else None, visible=kept is not None),
+            f"### {page.title}\n{link}")
+
+
+def _image(png: bytes):
+    from PIL import Image
+    return Image.open(io.BytesIO(png))
+
+
+def leaderboard(app: App):
+    import pandas as pd
+    store = app.store
+    rows = store.collection_report_data()["leaderboard"] if store.exists() else []
+    frame = pd.DataFrame([{"video": Path(str(r["path"])).name, "stream": r["stream_index"],
+                           "minutes": round((r["duration_s"] or 0) / 60, 1), "laughs/min": r["laughs_per_min"],
+                           "applause/min": r["applause_per_min"], "score": r["engagement_score"]} for r in rows])
+    choices = [(f"{Path(str(r['path'])).name} · stream {r['stream_index']}", f"{r['video_id']}:{r['stream_index']}")
+               for r in rows]
+    return frame, gr.update(choices=choices, value=None)
+
+
+def pick(app: App, choice: str | None):
+    """The page of a library video, from the store (no analysis)."""
+    if not choice:
+        raise gr.Error("Pick a video first.")
+    video_id, stream = choice.split(":")
+    target = next(t for t in app.store.report_targets([video_id]) if str(t["stream_index"]) == stream)
+    page = pages.video_page(app.store, target["analysis_id"])
+    return page.rich_text, table(page), page, gr.Tabs(selected="analyse")
+
+
+def run_query(app: App, sql: str):
+    """Read-only SQL: the rows and a CSV of them (the same guard as `laughtrack query`)."""
+    import pandas as pd
+    try:
+        names, rows = app.store.query(sql)
+    except LaughtrackError as exc:
+        raise gr.Error(str(exc)) from None
+    out = Path(tempfile.mkdtemp(prefix="laughtrack-query-")) / "result.csv"
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        writer.writerows(rows)
+    return pd.DataFrame(rows, columns=names), gr.update(value=str(out), visible=True)
+
+
+def schema_text(app: App) -> str:
+    from laughtrack.store import schema
+    lines = ["**Tables**"] + [f"- `{t.name}`: {', '.join(t.names)}" for t in schema.TABLES.values()
+                              if not t.name.startswith(("write_lock", "schema_version"))]
+    lines += ["", "**Views**"] + [f"- `{v.name}`: {', '.join(n for n, _ in v.columns)}" for v in schema.VIEWS]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class View:
+    """The components a video's page is drawn in (the Analyse tab)."""
+
+    title: gr.Markdown
+    player: gr.Video
+    transcript: gr.Textbox
+    plain: gr.Checkbox
+    timeline: gr.Image
+    chart: gr.Image
+    minutes: gr.Dataframe
+    moments: gr.State
+
+    def page_outputs(self) -> list:
+        return [self.transcript, self.timeline, self.chart, self.moments, self.player, self.title]
+
+
+def build(app: App) -> gr.Blocks:
+    """The page: three tabs over one results database."""
+    follow = _Progress()
+    with gr.Blocks(title="laughtrack", analytics_enabled=False) as blocks:
+        gr.Markdown("# laughtrack\nWhere the audience laughed and applauded, minute by minute.")
+        current = gr.State(None)
+        with gr.Tabs(selected="analyse") as tabs:
+            with gr.Tab("Analyse", id="analyse", elem_id="tab-analyse"):
+                view = _analyse_tab(app, follow, current)
+            with gr.Tab("Library", id="library", elem_id="tab-library") as library:
+                _library_tab(app, current, tabs, view, library)
+            with gr.Tab("Query", id="query", elem_id="tab-query"):
+                _query_tab(app)
+    return blocks
+
+
+def _analyse_tab(app: App, follow: _Progress, current: gr.State) -> View:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            upload = gr.File(label="Video or audio file", type="filepath", elem_id="media")
+            recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="…or record",
+                                 elem_id="recording")
+            language = gr.Dropdown(LANGUAGES, value="auto", label="Language", elem_id="language")
+            go = gr.Button("Analyse", variant="primary", elem_id="analyse")
+        with gr.Column(scale=2):
+            title = gr.Markdown(elem_id="title")
+            player = gr.Video(label="Video", interactive=False, visible=False, elem_id="player")
+            transcript = gr.Textbox(label="Transcript", lines=6, interactive=False, elem_id="transcript")
+            plain = gr.Checkbox(label="Plain text (no tags)", elem_id="plain")
+    box = gr.Column(elem_id="moments")
+    view = View(title, player, transcript, plain, timeline=gr.Image(interactive=False, show_label=False,
+                                                                    elem_id="timeline"),
+                chart=gr.Image(interactive=False, show_label=False, elem_id="chart"),
+                minutes=gr.Dataframe(label="Per minute", interactive=False, elem_id="minutes"), moments=gr.State([]))
+    _moment_buttons(box, view)
+    run = go.click(partial(analyse, app, follow), [upload, language, recording], [transcript, view.minutes, current],
+                   api_name="analyze")
+    run.success(partial(show, app), [current, plain], view.page_outputs(), api_visibility="private")
+    plain.change(lambda page, on: (page.plain_text if on else page.rich_text) if page else "", [current, plain],
+                 transcript, api_visibility="private")
+    return view
+
+
+def _moment_buttons(box: gr.Column, view: View) -> None:
+    """One button per top moment: it plays the video from a second before the moment."""
+    with box:
+        @gr.render(inputs=view.moments)
+        def buttons(moments: list[pages.Moment]):
+            if moments:
+                gr.Markdown("**Top moments** (play from a second before)")
+            for m in moments:
+                said = f" — “{m.said_before[-60:]}”" if m.said_before else ""
+                button = gr.Button(f"▶ {clock(m.start_s)}  {m.label}, {m.end_s - m.start_s:.1f} s{said}", size="sm",
+                                   elem_classes=["moment"])
+                button.click(lambda start=m.play_from_s: gr.Video(playback_position=start), None, view.player,
+                             api_visibility="private")
+
+
+def _library_tab(app: App, current: gr.State, tabs: gr.Tabs, view: View, library: gr.Tab) -> None:
+    board = gr.Dataframe(label="Engagement, all videos (sort by any column)", interactive=False, elem_id="board")
+    with gr.Row():
+        choice = gr.Dropdown(label="Video", choices=[], elem_id="pick", scale=3)
+        show_page = gr.Button("Show its page", elem_id="show", scale=1)
+    library.select(partial(leaderboard, app), None, [board, choice], api_visibility="private")
+    picked = show_page.click(partial(pick, app), choice, [view.transcript, view.minutes, current, tabs],
+                             api_visibility="private")
+    picked.success(partial(show, app), [current, view.plain], view.page_outputs(), api_visibility="private")
+
+
+def _query_tab(app: App) -> None:
+    with gr.Row():
+        with gr.Column(scale=3):
+            sql = gr.Code(value="SELECT path, laughs_per_min, applause_per_min, engagement_score\nFROM engagement\n"
+                                "ORDER BY engagement_score DESC", language="sql", label="SQL (read-only)",
+                          interactive=True, elem_id="sql")
+            go = gr.Button("Run", elem_id="run-sql")
+            result = gr.Dataframe(label="Result", interactive=False, elem_id="result")
+            download = gr.DownloadButton("Download CSV", visible=False, elem_id="csv")
+        with gr.Column(scale=2):
+            gr.Markdown(schema_text(app), elem_id="schema")
+    go.click(partial(run_query, app), sql, [result, download], api_name="query")
+
+
+def serve(config: RunConfig, host: str, port: int, auth: tuple[str, str] | None, max_upload_mb: int) -> None:
+    """Build the page and serve it until interrupted."""
+    app = App(config, Path(config.cache_dir) / "ui-uploads", max_upload_mb * 2**20)
+    app.uploads.mkdir(parents=True, exist_ok=True)
+    Path(config.reports).mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=app.warm_up, daemon=True, name="warm-up").start()
+    build(app).queue(default_concurrency_limit=1).launch(
+        server_name=host, server_port=port, auth=auth, max_file_size=f"{max_upload_mb}mb", theme=THEME, css=CSS,
+        allowed_paths=[str(app.uploads), str(Path(config.reports).absolute())], show_error=False, quiet=True,
+        enable_monitoring=False, footer_links=[])

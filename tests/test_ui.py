@@ -1,0 +1,241 @@
+"""The web page in a real browser (Debian chromium + selenium): upload a synthetic video through the
+page, read the per-minute table off the page and hold it against the truth and the database; bad
+input; the library; the query tab; and a gradio_client script calling `/analyze`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from procs import BIN, free_port, stop, wait_for
+
+from laughtrack import demo, media, synth
+from laughtrack.store import open_store
+
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.timeout(900)]
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+MAX_UPLOAD_MB = 3
+TALK = {"duration_s": 75.3, "seed": 51, "segments": [
+    {"start_s": 0, "end_s": 20.2, "kind": "speech"}, {"start_s": 20.2, "end_s": 24.5, "kind": "laughter"},
+    {"start_s": 25, "end_s": 55.4, "kind": "speech"}, {"start_s": 57.1, "end_s": 63.3, "kind": "applause"},
+    {"start_s": 63.3, "end_s": 70, "kind": "speech"}, {"start_s": 70.2, "end_s": 74.1, "kind": "laughter"}]}
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory, prefect_server):
+    """`laughtrack ui` on a free port, in a process of its own (the session's Prefect server)."""
+    from prefect.settings import PREFECT_API_URL
+    work = tmp_path_factory.mktemp("ui")
+    port = free_port()
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), HOME=str(work / "home"),
+               GRADIO_TEMP_DIR=str(work / "gradio"), PREFECT_LOCAL_STORAGE_PATH=str(work / "storage"))
+    db = work / "ui.duckdb"
+    proc = subprocess.Popen([BIN / "laughtrack", "ui", "--db", str(db), "--model", "fixture", "--port", str(port),
+                             "--cache", str(work / "cache"), "--max-upload-mb", str(MAX_UPLOAD_MB)],
+                            env=env, cwd=work, stdout=open(work / "ui.log", "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+
+    def up():
+        import urllib.request
+        try:
+            return urllib.request.urlopen(url, timeout=2).status == 200
+        except OSError:
+            return proc.poll() is not None and pytest.fail((work / "ui.log").read_text()[-3000:])
+    try:
+        wait_for(up, 180, what="the page to answer")
+        yield url, db, work
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("Debian chromium and chromium-driver are needed: `make test` installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,2200", "--disable-dev-shm-usage",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):   # offline: only the page
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def by(driver, css: str):
+    from selenium.webdriver.common.by import By
+    return driver.find_elements(By.CSS_SELECTOR, css)
+
+
+def table(driver, root: str) -> list[list[str]]:
+    """A gr.Dataframe's rows in display order, as the page shows them."""
+    rows = sorted(by(driver, f"{root} div[role=row].virtual-row"), key=lambda r: int(r.get_attribute("data-index")))
+    from selenium.webdriver.common.by import By
+    return [[c.text for c in r.find_elements(By.CSS_SELECTOR, "div[role=gridcell]")] for r in rows]
+
+
+def upload(driver, url: str, path: Path) -> None:
+    driver.get(url)
+    wait_for(lambda: by(driver, "#media input[type=file]"), 60, what="the upload box")
+    by(driver, "#media input[type=file]")[0].send_keys(str(path))
+    wait_for(lambda: by(driver, "#media a[data-testid=download-link]"), 60, what="the upload to finish")
+    by(driver, "#analyse")[0].click()
+
+
+def toast(driver) -> str:
+    found = wait_for(lambda: [t.text for t in by(driver, "[data-testid=toast-body]") if t.text.strip()], 120,
+                     what="a message on the page")
+    return " ".join(found)
+
+
+def render(tmp_path_factory, name: str, seed: int) -> Path:
+    path = tmp_path_factory.mktemp("ui-media") / name
+    synth.render_to(synth.parse_timeline(dict(TALK, seed=seed)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory) -> Path:
+    return render(tmp_path_factory, "talk.mp4", 51)
+
+
+def video_id(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+@pytest.fixture(scope="module")
+def analysed(ui, talk):
+    """`talk.mp4` analysed through the API endpoint, as a gradio_client script does it."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")    # gradio_client would otherwise look up huggingface.co
+    from gradio_client import Client, handle_file
+    return Client(ui[0], verbose=False).predict(handle_file(str(talk)), "auto", api_name="/analyze")
+
+
+def test_an_upload_through_the_page_shows_the_truth_and_the_database(ui, browser, tmp_path_factory, artifacts):
+    url, db, _ = ui
+    fresh = render(tmp_path_factory, "fresh talk.mp4", 52)
+    t0 = time.monotonic()
+    upload(browser, url, fresh)
+    wait_for(lambda: table(browser, "#minutes"), 600, step=1, what="the per-minute table")
+    took = time.monotonic() - t0
+    shown = table(browser, "#minutes")
+    truth = json.loads(fresh.with_suffix(".truth.json").read_text())
+    got = [{"minute": int(r[0]), "laughter_s": float(r[1]), "applause_s": float(r[2]), "laughter_count": int(r[3]),
+            "applause_count": int(r[4]), "speech_s": float(r[5])} for r in shown]
+    errors = demo.minute_errors(truth, got)["minute_errors"]
+    assert len(got) == len(truth) and max(errors) <= 2.0, (got, truth)
+    stored = open_store(db).minute_table([r[0] for r in open_store(db).query(
+        "SELECT analysis_id FROM engagement WHERE video_id = ?", [video_id(fresh)])[1]])
+    assert [[m["minute"], m["laughter_s"], m["applause_s"], m["laughter_count"], m["applause_count"], m["speech_s"]]
+            for m in stored] == [[g[k] for k in got[0]] for g in got]
+    transcript = by(browser, "#transcript textarea")[0].get_attribute("value")
+    assert transcript and "<|" not in transcript
+    wait_for(lambda: by(browser, "#timeline img") and by(browser, "#chart img"), 60, what="the charts")
+    assert by(browser, "#title a[href*='report.html']"), "no link to the full report"
+    buttons = wait_for(lambda: by(browser, "#moments button"), 60, what="the moment buttons")
+    buttons[0].click()
+    first = open_store(db).query("SELECT start_s FROM top_moments WHERE rank = 1 AND video_id = ?",
+                                 [video_id(fresh)])[1][0][0]
+    position = wait_for(lambda: browser.execute_script(
+        "const v = document.querySelector('#player video'); return v && v.currentTime > 0 ? v.currentTime : null"),
+        60, what="the player to seek")
+    assert abs(position - max(0, first - 1)) < 0.6, (position, first)
+    browser.save_screenshot(str(artifacts / "ui-analyse.png"))
+    (artifacts / "ui-timing.txt").write_text(f"upload → per-minute table on the page: {took:.1f} s (75 s video)\n")
+
+
+def test_a_known_file_is_answered_without_a_new_analysis(ui, browser, talk, analysed):
+    url, db, _ = ui
+    before = open_store(db).query("SELECT count(*) FROM analyses")[1][0][0]
+    upload(browser, url, talk)
+    wait_for(lambda: table(browser, "#minutes"), 300, step=1, what="the per-minute table")
+    assert open_store(db).query("SELECT count(*) FROM analyses")[1][0][0] == before
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("empty.mp4", lambda p: p.write_bytes(b""), "empty file"),
+    ("notes.mp4", lambda p: p.write_text("not a video\n"), "not a readable media file"),
+    ("silent.mp4", lambda p: media._run(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=2", "-c:v",
+                                          "mpeg4", str(p)], p, "write"), "no audio stream"),
+    ("huge.wav", lambda p: p.write_bytes(b"\0" * ((MAX_UPLOAD_MB + 1) << 20)), "exceed"),
+])
+def test_bad_input_is_one_message_and_nothing_is_stored(ui, browser, tmp_path, name, make, message):
+    url, db, _ = ui
+    path = tmp_path / name
+    make(path)
+    count = (lambda: open_store(db).query("SELECT (SELECT count(*) FROM analyses) + (SELECT count(*) FROM failures)")
+             [1][0][0] if db.exists() else 0)
+    before = count()
+    browser.get(url)
+    wait_for(lambda: by(browser, "#media input[type=file]"), 60, what="the upload box")
+    by(browser, "#media input[type=file]")[0].send_keys(str(path))
+    if message != "exceed":
+        wait_for(lambda: by(browser, "#media a[data-testid=download-link]"), 60, what="the upload to finish")
+        by(browser, "#analyse")[0].click()
+    text = toast(browser)
+    assert message in text and (name in text or message == "exceed"), text
+    assert count() == before
+    browser.get(url)                      # the app keeps serving
+    assert wait_for(lambda: by(browser, "#analyse"), 60, what="the page again")
+
+
+def test_the_library_shows_a_page_without_analysing_again(ui, browser, analysed):
+    url, db, _ = ui
+    before = open_store(db).query("SELECT count(*) FROM analyses")[1][0][0]
+    browser.get(url)
+    wait_for(lambda: by(browser, "#tab-library-button"), 60, what="the tabs")[0].click()
+    wait_for(lambda: table(browser, "#board"), 60, what="the leaderboard")
+    assert len(table(browser, "#board")) >= 1
+    by(browser, "#pick input")[0].click()
+    wait_for(lambda: by(browser, "li[role=option]"), 30, what="the videos in the list")[0].click()
+    by(browser, "#show")[0].click()
+    wait_for(lambda: table(browser, "#minutes"), 120, step=1, what="the picked video's table")
+    assert open_store(db).query("SELECT count(*) FROM analyses")[1][0][0] == before
+
+
+def test_the_query_tab_reads_and_refuses_writes(ui, browser, analysed, artifacts):
+    from selenium.webdriver.common.keys import Keys
+    url, db, _ = ui
+    browser.get(url)
+    wait_for(lambda: by(browser, "#tab-query-button"), 60, what="the tabs")[0].click()
+    assert "engagement" in by(browser, "#schema")[0].text
+
+    def run(sql: str) -> None:
+        editor = by(browser, "#sql .cm-content")[0]
+        editor.click()
+        editor.send_keys(Keys.CONTROL, "a")
+        editor.send_keys(sql)
+        by(browser, "#run-sql")[0].click()
+    run("SELECT count(*) AS analyses FROM analyses")
+    rows = wait_for(lambda: table(browser, "#result"), 60, what="the result")
+    browser.save_screenshot(str(artifacts / "ui-query.png"))
+    expected = open_store(db).query("SELECT count(*) FROM analyses")[1][0][0]
+    assert rows == [[str(expected)]] and "analyses" in by(browser, "#result")[0].text
+    assert by(browser, "#csv")[0].is_displayed()
+    run("DELETE FROM videos")
+    assert "read-only" in toast(browser)
+
+
+def test_a_gradio_client_script_calls_analyze(ui, talk, analysed):
+    url, db, _ = ui
+    transcript, minutes = analysed
+    assert isinstance(transcript, str) and minutes["headers"] == ["minute", "laughter_s", "applause_s", "laughs",
+                                                                  "applause_bursts", "speech_s"]
+    stored = open_store(db).query("SELECT d.minute, d.laughter_s, d.applause_s, d.laughter_count, d.applause_count, "
+                                  "d.speech_s FROM minute_density d JOIN engagement e USING (analysis_id) "
+                                  "WHERE e.video_id = ? ORDER BY d.minute", [video_id(talk)])[1]
+    assert [tuple(r) for r in minutes["data"]] == [tuple(r) for r in stored]
+    truth = json.loads(talk.with_suffix(".truth.json").read_text())
+    got = [dict(zip(minutes["headers"], r), laughter_count=r[3], applause_count=r[4]) for r in minutes["data"]]
+    assert max(demo.minute_errors(truth, got)["minute_errors"]) <= 2.0
