@@ -65,28 +65,50 @@ def backends_sweep(torch_model, full_dir: Path, threads: int) -> str:
         return table(header, rows)
 
 
-def window_sweep(full, fixture, audio60: np.ndarray) -> str:
-    """Resolution (fixture, accuracy set) against cost (full-size int8, 60 s of talk)."""
-    audios = {n: (tl, synth.render(tl)[0]) for n, tl in demo.accuracy_timelines().items()}
+WINDOW_CHOICES = ((0.5, 0.25, True), (0.6, 0.3, True), (0.8, 0.4, True), (1.0, 0.5, False), (1.0, 0.5, True),
+                  (1.0, 0.25, False), (1.2, 0.6, True), (1.6, 0.8, True))
+
+
+def window_sweep(full, fixture, audio60: np.ndarray | None) -> str:
+    """Resolution (fixture: the accuracy set, and the overlap set where laughter and applause sound
+    under speech) against cost (full-size int8, 60 s of talk; left out with audio60=None)."""
+    from laughtrack.evaluation import FileEval, score
+    from laughtrack.labels import Label
+    sets = {"plain": demo.accuracy_timelines(), "overlap": demo.overlap_timelines()}
+    audios = {k: [(tl, synth.render(tl)[0]) for tl in v.values()] for k, v in sets.items()}
     rows = []
-    for w, h, adaptive in ((1.0, 1.0, False), (1.0, 0.5, False), (0.5, 0.5, False), (0.5, 0.25, False),
-                           (0.5, 0.25, True), (1.0, 0.5, True)):
+    for w, h, adaptive in WINDOW_CHOICES:
         opts = ScanOptions(window_s=w, hop_s=h, adaptive=adaptive)
-        errs, n, secs = [], 0, 0.0
-        for tl, a in audios.values():
-            r = scan(fixture, a, opts)
-            n, secs = n + len(r), secs + len(a) / SR
-            evs = events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"])
-            errs += demo.minute_errors(synth.per_minute_truth(tl),
-                                       density.minute_density(evs, len(a) * 1000 // SR))["minute_errors"]
-        errs = np.array(errs)
-        cost = best(lambda o=opts: scan(full, audio60, o), repeats=1)
-        full_n = len(scan(full, audio60, opts))
-        rows.append([f"{w}/{h}" + (" adaptive" if adaptive else ""), f"{n / secs:.2f}", f"{errs.max():.2f}",
-                     f"{np.percentile(errs, 90):.2f}", f"{np.mean(errs <= 2):.2f}",
-                     f"{full_n / 60:.2f}", f"{60 / cost:.1f}"])
-    return table(["window/hop s", "windows per s (fixture)", "max minute err s", "p90 err s", "share ≤ 2 s",
-                  "windows per s (full-size, random)", "scan × realtime (full-size int8)"], rows)
+        row = [f"{w}/{h}" + (" adaptive" if adaptive else "")]
+        n = secs = 0
+        for name, items in audios.items():
+            errs, files = [], []
+            for tl, a in items:
+                r = scan(fixture, a, opts)
+                n, secs = n + len(r), secs + len(a) / SR
+                evs = events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"])
+                errs += demo.minute_errors(synth.per_minute_truth(tl),
+                                           density.minute_density(evs, len(a) * 1000 // SR))["minute_errors"]
+                ref = tuple(Label(k.capitalize(), x / 1000, y / 1000) for k, spans in synth.kind_spans(tl).items()
+                            for x, y in spans)
+                files.append(FileEval(str(len(files)), len(a) / SR, ref,
+                                      tuple(Label(e.label, e.start_s, e.end_s) for e in evs)))
+            overall = score(files, ("Laughter", "Applause"))[-1]
+            errs = np.array(errs)
+            row += [f"{errs.max():.2f}", f"{np.percentile(errs, 90):.2f}", f"{overall.event_f1:.2f}",
+                    f"{overall.onset_error_s:.2f}"]
+        lfr = -(-((round(w * SR) - 400) // 160 + 1) // 6)      # encoder frames of one window (+ 4 queries)
+        row[1:1] = [f"{n / secs:.2f}", f"{n / secs * (lfr + 4):.1f}"]
+        if audio60 is not None:
+            cost = best(lambda o=opts: scan(full, audio60, o), repeats=1)
+            row += [f"{len(scan(full, audio60, opts)) / 60:.2f}", f"{60 / cost:.1f}"]
+        rows.append(row)
+    head = ["window/hop s", "windows per s (fixture)", "model frames per s"]
+    for name in ("plain", "overlap"):
+        head += [f"{name}: max minute err s", f"{name}: p90 err s", f"{name}: event F1", f"{name}: onset err s"]
+    if audio60 is not None:
+        head += ["windows per s (full-size, random)", "scan × realtime (full-size int8)"]
+    return table(head, rows)
 
 
 def batch_sweep(full, audio60: np.ndarray) -> str:
@@ -134,7 +156,12 @@ def prefetch_sweep(full, audio60: np.ndarray) -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fullsize-dir", type=Path, default=DEFAULT_FULLSIZE)
+    ap.add_argument("--windows-only", action="store_true",
+                    help="Only the window/hop accuracy columns (fixture model; no full-size model).")
     args = ap.parse_args(argv)
+    if args.windows_only:
+        print("## Window and hop\n\n" + window_sweep(None, load_model("fixture", device="cpu"), None) + "\n")
+        return
     if not (args.fullsize_dir / "model.pt").is_file():
         from bench import fullsize
         fullsize.build(args.fullsize_dir)

@@ -47,7 +47,7 @@ class BatchResult:
 def analyze_batch(paths: list[str], config: RunConfig | None = None) -> BatchResult:
     """Analyse media files, folders and globs, then report. Without `config` (a deployment run),
     the settings come from the worker's $LAUGHTRACK_* environment."""
-    return run(paths, config or RunConfig.from_env(os.environ))
+    return run(paths, config or RunConfig.from_env(os.environ).with_event_set())
 
 
 @flow(name="analyze-video", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
@@ -57,7 +57,7 @@ def analyze_video(path: str, config: RunConfig | None = None, sha256: str | None
     deployment's trigger); they are logged, the content is hashed again."""
     if event_id:
         get_run_logger().info("triggered by event %s for %s (sha256 %s)", event_id, path, sha256)
-    return run([path], config or RunConfig.from_env(os.environ))
+    return run([path], config or RunConfig.from_env(os.environ).with_event_set())
 
 
 def run(inputs: list[str], config: RunConfig) -> BatchResult:

@@ -129,7 +129,7 @@ def start_analyses(starts: list[tuple[Upload, int]], config_key: str, deployment
 def analyze_inbox(config: RunConfig | None = None, deployment: str = UPLOAD_DEPLOYMENT) -> InboxScan:
     """Start a run for every upload without an analysis and without a live run. Without `config`:
     the worker's $LAUGHTRACK_* environment."""
-    config = config or RunConfig.from_env(os.environ)
+    config = config or RunConfig.from_env(os.environ).with_event_set()
     key = config.engine().config_key(config.params).id
     uploads = new_uploads(config.inbox, config.store, key)
     starts, running, given_up = plan_runs(uploads, key, deployment)

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from laughtrack import faults
 from laughtrack.analysis import CODE_VERSION, AnalysisParams
-from laughtrack.store import StoreConfig
+from laughtrack.store import StoreConfig, open_store
 
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
        "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
-       "backend": "LAUGHTRACK_BACKEND", "lake_data": "LAUGHTRACK_LAKE_DATA", "host": "LAUGHTRACK_HOST"}
+       "backend": "LAUGHTRACK_BACKEND", "lake_data": "LAUGHTRACK_LAKE_DATA", "host": "LAUGHTRACK_HOST",
+       "events": "LAUGHTRACK_EVENTS"}
 FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
 DEFAULT_DB = "laughtrack.duckdb"
 DEFAULT_MODEL = "iic/SenseVoiceSmall"
@@ -51,6 +52,7 @@ class RunConfig:
     inbox: str = "inbox"
     host: str = ""              # this machine's name for its devices' locks; "" → the hostname
     stream: str = "all"         # which audio streams: all | N (not part of an analysis' identity)
+    events: str = "default"     # the event parameter set: default, or a name `laughtrack tune` saved
     params: AnalysisParams = field(default_factory=AnalysisParams)
 
     @classmethod
@@ -67,6 +69,25 @@ class RunConfig:
         if given:
             raise TypeError(f"unknown settings: {', '.join(given)}")
         return cls(**values, **extra).validate()
+
+    def with_event_set(self) -> RunConfig:
+        """This configuration with its named event parameter set read from the results store (the
+        set travels in `params`, so workers and lineage see the rules, not only the name). Called
+        where analyses run: the analysing commands and the flows' entry points."""
+        from laughtrack.events import EventOptions
+        if self.events == "default":
+            return self if self.params.events.name == "default" else \
+                replace(self, params=replace(self.params, events=EventOptions()))
+        saved = open_store(self.store).event_set(self.events)
+        if saved is None:
+            raise ValueError(f"no event parameter set {self.events!r} in {self.store}: save one with "
+                             f"`laughtrack tune LABELS --save {self.events}` (an older database: "
+                             "`laughtrack db migrate` first)")
+        try:
+            options = EventOptions.from_dict(json.loads(saved))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"event parameter set {self.events!r} in {self.store} is unreadable ({exc})") from None
+        return replace(self, params=replace(self.params, events=options))
 
     def validate(self) -> RunConfig:
         """Refuse values no run could use, with the fix, before any work starts."""

@@ -48,7 +48,7 @@ def with_gaps(timeline: Timeline) -> list[Segment]:
         if seg.start_s > t:
             out.append(Segment(t, seg.start_s, "silence"))
         out.append(seg)
-        t = seg.end_s
+        t = max(t, seg.end_s)
     if t < timeline.duration_s:
         out.append(Segment(t, timeline.duration_s, "silence"))
     return out
@@ -103,6 +103,28 @@ ACCURACY_TIMELINES = {   # boundaries deliberately off the 0.5 s window grid
         _seg(0, 30.4, "speech"), _seg(33.3, 38.2, "laughter"), _seg(40.1, 49.3, "applause"),
         _seg(52.2, 58.4, "laughter"), _seg(60.6, 67.9, "applause")]},
 }
+
+
+# Sounds at once (DESIGN.md "Timelines with overlap"): an audience under a speaker.
+OVERLAP_TIMELINES = {
+    "laughter_under_speech": {"duration_s": 124.6, "seed": 201, "segments": [
+        _seg(0, 62.2, "speech"), _seg(8.3, 11.6, "laughter"), _seg(25.2, 27.1, "laughter"),
+        _seg(44.7, 49.9, "laughter"), _seg(59.1, 63.8, "laughter"), _seg(66.1, 121.3, "speech"),
+        _seg(80.4, 83.3, "laughter"), _seg(101.2, 104.9, "laughter"), _seg(119.6, 124.6, "laughter")]},
+    "applause_under_speech": {"duration_s": 97.3, "seed": 202, "segments": [
+        _seg(0, 40.3, "speech"), _seg(5.6, 9.8, "applause"), _seg(33.1, 38.7, "applause"),
+        _seg(38.7, 45.2, "applause"), _seg(47.9, 97.3, "speech"), _seg(58.2, 61.1, "applause"),
+        _seg(88.4, 97.3, "applause")]},
+    "laughter_and_applause": {"duration_s": 88.1, "seed": 203, "segments": [
+        _seg(0, 20.7, "speech"), _seg(20.7, 27.4, "laughter"), _seg(23.2, 30.6, "applause"),
+        _seg(30.6, 55.3, "speech"), _seg(50.9, 57.8, "laughter"), _seg(54.4, 59.6, "applause"),
+        _seg(61.2, 88.1, "speech"), _seg(70.3, 73.9, "laughter"), _seg(71.1, 75.2, "applause")]},
+}
+
+
+def overlap_timelines() -> dict[str, Timeline]:
+    """The overlap set, validated."""
+    return {name: parse_timeline(data, source=name) for name, data in OVERLAP_TIMELINES.items()}
 
 
 def accuracy_timelines() -> dict[str, Timeline]:

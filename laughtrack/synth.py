@@ -44,7 +44,8 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Timeline:
-    """What happens when; gaps between segments are silence."""
+    """What happens when; gaps between segments are silence. Segments may overlap (laughter under
+    speech, applause over laughter): overlapping sounds are mixed, and the truth counts each kind."""
 
     duration_s: float
     seed: int
@@ -74,9 +75,6 @@ def parse_timeline(data: dict, source: str = "timeline") -> Timeline:
                 f"{source}: segment {i} [{s.start_s}, {s.end_s}] is empty or outside [0, {duration}]")
         segments.append(s)
     segments.sort(key=lambda s: s.start_s)
-    for a, b in zip(segments, segments[1:]):
-        if b.start_s < a.end_s - 1e-9:
-            raise TimelineError(f"{source}: segments overlap at {b.start_s} s ({a.kind} and {b.kind})")
     return Timeline(duration, seed, tuple(segments))
 
 
@@ -248,32 +246,60 @@ def applause(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_to(timeline: Timeline, out: Path) -> Path:
-    """Render `timeline` to the media file `out` and its per-minute truth to `out.truth.json`;
-    return the truth's path."""
+    """Render `timeline` to the media file `out`, its per-minute truth to `out.truth.json` and its
+    labels to `out.labels.csv` (the `laughtrack eval` format); return the truth's path."""
     from laughtrack import media
     out = Path(out)
     media.write_media(render(timeline)[0], out)
-    truth = out.with_name(out.name + ".truth.json") if out.suffix == "" else out.with_suffix(".truth.json")
+    beside = (lambda ext: out.with_name(out.name + ext)) if out.suffix == "" else out.with_suffix
+    truth = beside(".truth.json")
     truth.write_text(json.dumps(per_minute_truth(timeline), indent=1) + "\n")
+    beside(".labels.csv").write_text(labels_csv(timeline, out.name))
     return truth
+
+
+def labels_csv(timeline: Timeline, media_name: str) -> str:
+    """The timeline as `path,label,start_s,end_s` rows (one per kind's event, silence left out)."""
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", "label", "start_s", "end_s"])
+    writer.writerows([media_name, kind, f"{a / 1000:.3f}", f"{b / 1000:.3f}"]
+                     for a, kind, b in sorted((a, k, b) for k, spans in kind_spans(timeline).items() for a, b in spans))
+    return out.getvalue()
 
 
 # --- Truth ------------------------------------------------------------------------------------
 
+def kind_spans(timeline: Timeline) -> dict[str, list[tuple[int, int]]]:
+    """Per kind, the union of its segments in integer milliseconds: overlapping or touching
+    segments of one kind are one event (kinds overlap each other freely)."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for seg in timeline.segments:           # sorted by start
+        if seg.kind == "silence":
+            continue
+        a, b = round(seg.start_s * 1000), round(seg.end_s * 1000)
+        own = spans.setdefault(seg.kind, [])
+        if own and a <= own[-1][1]:
+            own[-1] = (own[-1][0], max(own[-1][1], b))
+        else:
+            own.append((a, b))
+    return spans
+
+
 def per_minute_truth(timeline: Timeline) -> list[dict]:
-    """Per-minute seconds and onset counts of each kind, binned in integer milliseconds."""
+    """Per-minute seconds and onset counts of each kind on its own (a minute can hold 40 s of
+    speech and 6 s of laughter at once), binned in integer milliseconds."""
     total_ms = round(timeline.duration_s * 1000)
     minutes = max(1, -(-total_ms // 60_000))
     rows = [{"minute": m, "laughter_s": 0.0, "applause_s": 0.0, "speech_s": 0.0,
              "laughter_count": 0, "applause_count": 0} for m in range(minutes)]
-    for seg in timeline.segments:
-        if seg.kind == "silence":
-            continue
-        a, b = round(seg.start_s * 1000), round(seg.end_s * 1000)
-        rows[a // 60_000][f"{seg.kind}_count"] = rows[a // 60_000].get(f"{seg.kind}_count", 0) + 1
+    for kind, a, b in ((k, a, b) for k, spans in kind_spans(timeline).items() for a, b in spans):
+        rows[a // 60_000][f"{kind}_count"] = rows[a // 60_000].get(f"{kind}_count", 0) + 1
         for m in range(a // 60_000, (b - 1) // 60_000 + 1):
             overlap_ms = min(b, (m + 1) * 60_000) - max(a, m * 60_000)
-            rows[m][f"{seg.kind}_s"] += overlap_ms / 1000
+            rows[m][f"{kind}_s"] += overlap_ms / 1000
     for row in rows:
         row.pop("speech_count", None)
         for key in ("laughter_s", "applause_s", "speech_s"):

@@ -37,6 +37,7 @@ UI_DEFAULTS = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
 DB_HELP = ("Results: a DuckDB file, or ducklake:postgres:<conninfo> [env LAUGHTRACK_DB, "
            "else ./laughtrack.duckdb].")
 LAKE_HELP = "A DuckLake's data folder, mounted by every machine [env LAUGHTRACK_LAKE_DATA]."
+EVENTS_HELP = "Event rules: default, or a set `laughtrack tune --save NAME` made [env LAUGHTRACK_EVENTS]."
 MODEL_HELP = "Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL, else iic/SenseVoiceSmall]."
 
 
@@ -46,11 +47,16 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _config(**given) -> RunConfig:
-    """The run configuration: these flags, else $LAUGHTRACK_*, else the defaults (exit 2 if invalid)."""
+    """The run configuration: these flags, else $LAUGHTRACK_*, else the defaults (exit 2 if invalid).
+    Commands that analyse pass `events` (None: the environment's): their event set is read here."""
+    analyses = "events" in given
     try:
-        return RunConfig.from_env(os.environ, **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()})
+        config = RunConfig.from_env(os.environ, **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()})
+        return config.with_event_set() if analyses else config
     except ValueError as exc:
         _fail(str(exc), code=2)
+    except LaughtrackError as exc:
+        _fail(str(exc))
 
 
 def _prefect_env() -> None:
@@ -61,7 +67,7 @@ def _prefect_env() -> None:
 @app.command()
 def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README)."),
           out: Path = typer.Argument(..., help="Media file to write: .mp4 .mkv .webm .mov .wav …")) -> None:
-    """Render a timeline to a media file and write OUT.truth.json beside it."""
+    """Render a timeline to a media file; write OUT.truth.json and OUT.labels.csv beside it."""
     from laughtrack import synth as synth_mod
     try:
         tl = synth_mod.load_timeline(timeline)
@@ -71,7 +77,8 @@ def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README).
         truth = synth_mod.render_to(tl, out)
     except LaughtrackError as exc:
         _fail(str(exc))
-    console.print(f"wrote {out} ({tl.duration_s:.1f} s) and {truth}")
+    console.print(f"wrote {out} ({tl.duration_s:.1f} s), {truth} and {truth.with_name(Path(out).stem + '.labels.csv')}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -83,12 +90,13 @@ def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (s
             language: str = typer.Option("auto", help="auto | zh | en | yue | ja | ko"),
             stream: str = typer.Option("all", help="all | N: which audio stream(s) to analyse."),
             cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+            events: str = typer.Option(None, help=EVENTS_HELP),
             ) -> None:
     """Analyse media files: exit 0 all analysed, 1 some failed (the rest done), 2 usage."""
     if language not in LANGUAGES:
         _fail(f"--language {language!r}: use one of {', '.join(LANGUAGES)}", code=2)
     config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache, stream=stream,
-                     params=AnalysisParams(language=language))
+                     events=events, params=AnalysisParams(language=language))
     t0 = time.perf_counter()
     result = run_analysis(paths, config)
     output.batch_summary(str(config.store), result, _stats(config, result), time.perf_counter() - t0)
@@ -203,7 +211,7 @@ def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
     from laughtrack_cli.service import watch_inbox
     if not inbox.is_dir():
         _fail(f"inbox '{inbox}' is not a folder", code=2)
-    config = _config(db=db, lake_data=lake_data, model=model, inbox=inbox)
+    config = _config(db=db, lake_data=lake_data, model=model, inbox=inbox, events=None)
     _prefect_env()
     try:
         watch_inbox(config, run=run, once=once, quiet_s=quiet_s)
@@ -238,9 +246,11 @@ def ui(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option
        host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --auth."),
        port: int = typer.Option(6006, help="Port of the page."),
        auth: str = typer.Option(None, help="user:password the page asks for."),
-       max_upload_mb: int = typer.Option(2048, help="Largest upload the page takes, in MB.")) -> None:
+       max_upload_mb: int = typer.Option(2048, help="Largest upload the page takes, in MB."),
+       events: str = typer.Option(None, help=EVENTS_HELP)) -> None:
     """Serve the web page: analyse an upload or a recording, browse the library, query the results."""
-    config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache).absolute()
+    config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache,
+                     events=events).absolute()
     user, sep, password = (auth or "").partition(":")
     if auth and not (user and sep and password):
         _fail("--auth wants user:password", code=2)
@@ -256,6 +266,100 @@ def ui(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option
     from laughtrack_cli import ui as page
     console.print(f"laughtrack ui: http://{host}:{port}/ ({config.store})", highlight=False, soft_wrap=True)
     page.serve(config, host, port, (user, password) if auth else None, max_upload_mb)
+
+
+@app.command("eval")
+def eval_(labels: list[Path] = typer.Argument(..., help="LABELS.csv (path,label,start_s,end_s), or Audacity .txt / "
+                                                          "Praat .TextGrid files beside their media."),
+          db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
+          model: str = typer.Option(None, help=MODEL_HELP),
+          events: str = typer.Option(None, help=EVENTS_HELP),
+          collar: float = typer.Option(0.5, help="Event-based onset collar in seconds."),
+          format: str = typer.Option("table", "--format", "-f", help="table | json")) -> None:
+    """Score laughtrack against labelled media: per label P/R/F1 (segment 1 s, event onset), onset/offset
+    and per-minute error. Analyses what is not analysed yet."""
+    from laughtrack.labels import read
+    from laughtrack_cli import labelled
+    if format not in ("table", "json"):
+        _fail(f"--format {format!r}: use table or json", code=2)
+    config = _config(db=db, lake_data=lake_data, model=model, events=events)
+    try:
+        label_set = read(labels)
+        scores = labelled.evaluate(label_set, config, run_analysis, collar)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    if format == "json":
+        print(labelled.scores_json(scores))
+        return
+    output.print_wide(labelled.score_table(scores, f"laughtrack eval: {len(label_set.files)} file(s), events "
+                                                   f"'{config.params.events.name}', collar {collar:g} s"))
+    if label_set.ignored:
+        console.print("labels left out (not laughter, applause or speech): "
+                      + ", ".join(f"{k!r} × {v}" for k, v in label_set.ignored.most_common()), highlight=False)
+
+
+@app.command()
+def tune(labels: list[Path] = typer.Argument(..., help="Labelled media, as for `laughtrack eval`."),
+         save: str = typer.Option(..., "--save", help="Name to save the tuned event rules under (--events NAME)."),
+         db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
+         model: str = typer.Option(None, help=MODEL_HELP),
+         events: str = typer.Option(None, help="Event rules to start from [env LAUGHTRACK_EVENTS, else default]."),
+         collar: float = typer.Option(0.5, help="Event-based onset collar in seconds.")) -> None:
+    """Choose per-label event rules (on/off, minimum duration, gap merge) that maximise event F1 on
+    labelled media; print before/after and save them as a named set."""
+    from laughtrack.events import EventOptions
+    from laughtrack.labels import read
+    from laughtrack_cli import labelled
+    try:
+        EventOptions(name=save).validate()
+    except ValueError as exc:
+        _fail(f"--save: {exc}", code=2)
+    if save == "default":
+        _fail("--save default: the built-in set keeps its name; choose another", code=2)
+    config = _config(db=db, lake_data=lake_data, model=model, events=events)
+    try:
+        label_set = read(labels)
+        tuned = labelled.tune_events(label_set, config, run_analysis, save, collar)
+        labelled.save(config, tuned, label_set.source)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    labelled.print_tuned(tuned, config.params.events.name)
+    console.print(f"saved as '{save}' in {config.store}: use it with --events {save} "
+                  f"(or LAUGHTRACK_EVENTS={save} for deployments)", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def export(video: str = typer.Option(..., "--video", help="Video id (see `laughtrack query \"SELECT * FROM engagement\"`)."),
+           stream: int = typer.Option(0, help="Audio stream."),
+           format: str = typer.Option("vtt", "--format", "-f", help="vtt | srt | audacity | csv"),
+           labels: str = typer.Option("Laughter,Applause", help="Event labels to export, comma-separated."),
+           out: Path = typer.Option(None, help="File to write [stdout]."),
+           db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP)) -> None:
+    """A video's laughter and applause moments as captions, chapters or labels for an editor."""
+    from laughtrack import export as export_mod
+    from laughtrack.store import open_store
+    if format not in export_mod.FORMATS:
+        _fail(f"--format {format!r}: use one of {', '.join(export_mod.FORMATS)}", code=2)
+    store = open_store(_config(db=db, lake_data=lake_data).store)
+    try:
+        target = [t for t in store.report_targets([video]) if t["stream_index"] == stream]
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    if not target:
+        _fail(f"video {video} has no analysed stream {stream}")
+    from laughtrack.labels import canonical
+    names = [x.strip() for x in labels.split(",") if x.strip()]
+    unknown = [n for n in names if canonical(n) is None]
+    if unknown or not names:
+        _fail(f"--labels {labels!r}: use Laughter, Applause and/or Speech", code=2)
+    wanted = {canonical(n) for n in names}
+    events = [e for e in store.events(target[0]["analysis_id"]) if e["label"] in wanted]
+    text = export_mod.render(events, format)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{len(events)} moment(s) → {out}", highlight=False, soft_wrap=True)
+    else:
+        typer.echo(text, nl=False)
 
 
 db_app = typer.Typer(no_args_is_help=True, help="Create, migrate and maintain the results database.")

@@ -20,6 +20,11 @@ console = Console()
 err = Console(stderr=True)
 
 
+def print_wide(renderable, width: int = 160) -> None:
+    """A wide table whole: at the terminal's width, or at `width` when piped (rich would wrap at 80)."""
+    (console if console.is_terminal else Console(width=width)).print(renderable)
+
+
 def error(message: str) -> None:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
 

@@ -1,5 +1,6 @@
 """One configuration read at the edge, and one identity of an analysis."""
 
+import json
 import shutil
 from dataclasses import replace
 
@@ -18,13 +19,34 @@ VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in"
           "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7"}
 
 
-@pytest.mark.parametrize("field", sorted(ENV))
+@pytest.mark.parametrize("field", sorted(set(ENV) - {"events"}))
 def test_a_flag_beats_the_environment_which_beats_the_default(field):
     default = getattr(RunConfig(), field)
     assert getattr(RunConfig.from_env({}), field) == default
     assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}), field) == VALUES[field]
     flag = "cuda" if field == "device" else "onnx-int8" if field == "backend" else "flag"
     assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}, **{field: flag}), field) == flag
+
+
+def test_a_named_event_set_comes_from_the_store_flag_before_environment(tmp_path):
+    from laughtrack.events import LabelRule
+    from laughtrack.store import open_store
+    db = str(tmp_path / "r.duckdb")
+    store = open_store(db)
+    store.migrate()
+    for name, on in (("loud", 0.7), ("quiet", 0.3), ("quiet", 0.25)):     # the newest of a name wins
+        rules = EventOptions().with_rules([LabelRule("Laughter", on, on, 0.0, 1.0)], name)
+        store.save_event_set(name, json.dumps(rules.to_dict()), "labels.csv", 0.5, 0.9)
+    assert RunConfig.from_env({"LAUGHTRACK_DB": db}).with_event_set().params.events == EventOptions()
+    from_env = RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "quiet"}).with_event_set()
+    assert from_env.params.events.name == "quiet" and from_env.params.events.rule("Laughter").on == 0.25
+    flag = RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "quiet"}, events="loud").with_event_set()
+    assert flag.params.events.rule("Laughter").on == 0.7
+    assert flag.params.events.rule("Applause") == EventOptions().rule("Applause")      # the rest as default
+    with pytest.raises(ValueError, match="no event parameter set 'nope'.*laughtrack tune"):
+        RunConfig.from_env({"LAUGHTRACK_DB": db}, events="nope").with_event_set()
+    # commands that do not analyse never read it: a query works with any LAUGHTRACK_EVENTS
+    assert RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "nope"}).events == "nope"
 
 
 @pytest.mark.parametrize("given, message", [({"device": "gpu"}, "device 'gpu'"), ({"backend": "tensorrt"}, "backend"),

@@ -36,9 +36,23 @@ def test_slot_probability_is_the_mean_of_the_covering_windows():
 def test_detect_table(p, options, expected):
     start_s, end_s = windows(p)
     probs = np.stack([np.asarray(p, float), 1 - np.asarray(p, float)], axis=1)
-    got = events.detect_all(start_s, end_s, probs, ("Laughter", "Event_UNK"), options)
+    got = events.detect_all(start_s, end_s, probs, ("Speech", "Event_UNK"), options)   # the default rule
     assert [(e.start_ms, e.end_ms) for e in got] == expected
-    assert all(e.label == "Laughter" and 0 <= e.mean_p <= e.peak_p <= 1 for e in got)
+    assert all(e.label == "Speech" and 0 <= e.mean_p <= e.peak_p <= 1 for e in got)
+
+
+def test_each_label_has_its_own_rule_and_edges_follow_the_peak():
+    # laughter under speech: P(Laughter) about 0.35 for 2 s, speech about 0.6 all along
+    p_laugh = [0.02, 0.02, 0.1, 0.35, 0.35, 0.36, 0.35, 0.35, 0.35, 0.1, 0.02, 0.02]
+    start_s, end_s = windows(p_laugh)
+    probs = np.stack([p_laugh, np.full(12, 0.6), np.zeros(12)], axis=1)
+    got = events.detect_all(start_s, end_s, probs, ("Laughter", "Speech", "Event_UNK"))
+    laughs = [(e.start_ms, e.end_ms) for e in got if e.label == "Laughter"]
+    assert laughs == [(750, 2500)]           # found (0.35 < 0.5); edges where it is half its peak
+    assert [e.label for e in got if e.start_ms == 0] == ["Speech"]
+    plain = EventOptions(labels=())          # one rule for all: the laugh under speech is lost
+    assert [e.label for e in events.detect_all(start_s, end_s, probs, ("Laughter", "Speech", "Event_UNK"), plain)] \
+        == ["Speech"]
 
 
 def test_event_unk_is_never_an_event():
@@ -47,7 +61,9 @@ def test_event_unk_is_never_an_event():
     assert got == []
 
 
-@pytest.mark.parametrize("bad", [EventOptions(on=0.3, off=0.5), EventOptions(on=1.0), EventOptions(min_duration_s=-1)])
+@pytest.mark.parametrize("bad", [EventOptions(on=0.3, off=0.5), EventOptions(on=1.0), EventOptions(min_duration_s=-1),
+                                 EventOptions(edge=1.0), EventOptions(name="my set"),
+                                 EventOptions().with_rules([events.LabelRule("Laughter", 0.2, 0.3, 0, 0)], "x")])
 def test_event_options_are_validated(bad):
     with pytest.raises(ValueError):
         bad.validate()

@@ -95,8 +95,8 @@ def test_a_version_1_database_is_migrated_by_the_next_write_and_read_before(tmp_
     con = duckdb.connect(str(db))          # make it what laughtrack 0.1 wrote: v1, no config_key
     con.execute("DROP VIEW laugh_context; DROP VIEW top_moments; DROP VIEW engagement; DROP VIEW latest_analyses")
     con.execute("ALTER TABLE analyses DROP COLUMN config_key; DELETE FROM schema_version")
-    for lock in schema.LOCK_TABLES:
-        con.execute(f"DROP TABLE {lock}")
+    for table in (*schema.LOCK_TABLES, "event_sets"):      # v2 and v3 tables
+        con.execute(f"DROP TABLE {table}")
     con.execute("INSERT INTO schema_version VALUES (1, now())")
     for view in schema.VIEWS:
         con.execute(view.ddl())

@@ -1,14 +1,15 @@
-"""Sweep the event-detection thresholds on the accuracy set with the fixture model.
+"""The sweep behind the default event rules: `laughtrack tune` on the synthetic sets, in memory.
 
-    python tools/tune_events.py            # prints one line per setting, best first
+    python tools/tune_events.py            # prints before/after per label and the chosen rules
 
-Scans each timeline once (the model step), then re-runs only the pure events → density step per
-setting, scoring per-minute laughter/applause error against the synthesizer's truth.
+Scans the accuracy set and the overlap set once with the default windows (fixture model), then
+runs laughtrack.tuning over the stored-window form of those scans against the synthesizer's own
+labels, starting from one rule for every label, and prints the scores and per-minute errors of
+that start, of the tuned rules and of DEFAULT_RULES (laughtrack/events.py).
 """
 
 from __future__ import annotations
 
-import itertools
 import sys
 from pathlib import Path
 
@@ -17,42 +18,53 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from laughtrack import demo, density, events, synth  # noqa: E402
-from sensevoice_core import ScanOptions, load_model, scan  # noqa: E402
+from laughtrack.analysis import AnalysisParams  # noqa: E402
+from laughtrack.events import EventOptions  # noqa: E402
+from laughtrack.labels import Label  # noqa: E402
+from laughtrack.evaluation import score  # noqa: E402
+from laughtrack.tuning import Tuned, Windows, tune  # noqa: E402
+from sensevoice_core import load_model, scan  # noqa: E402
+
+LABELS = ("Laughter", "Applause")
 
 
 def main() -> None:
     model = load_model("fixture", device="cpu")
-    audios = {name: (tl, synth.render(tl)[0]) for name, tl in demo.accuracy_timelines().items()}
-    rows = []
-    for window, hop in WINDOWS:
-        scans = [(tl, scan(model, audio, ScanOptions(window_s=window, hop_s=hop)), len(audio) * 1000 // 16_000)
-                 for tl, audio in audios.values()]
-        rows += sweep(scans, (window, hop))
-    rows.sort(key=lambda r: (r[0], r[1], -r[3]), reverse=True)
-    print("share≤2s  max_err  p90_err  max_total_rel  window/hop  options")
-    for share, _, opts, mx, p90, tot, wh in rows[:25]:
-        print(f"{share:8.3f} {mx:8.2f} {p90:8.2f} {tot:13.3f}  {wh}  {opts}")
+    opts = AnalysisParams().scan_options()
+    files, truths = [], []
+    for name, tl in (demo.accuracy_timelines() | demo.overlap_timelines()).items():
+        audio = synth.render(tl)[0]
+        r = scan(model, audio, opts)
+        ref = tuple(Label(k.capitalize(), a / 1000, b / 1000) for k, spans in synth.kind_spans(tl).items()
+                    for a, b in spans)
+        probs = {t: r.probs["event"][:, j] for j, t in enumerate(r.names["event"])}
+        files.append(Windows(name, len(audio) / 16_000, ref, np.asarray(r.start_s), np.asarray(r.end_s), probs))
+        truths.append(synth.per_minute_truth(tl))
+    start = EventOptions(labels=())         # one rule for every label: the search is not circular
+    tuned = tune(files, start, LABELS, "swept")
+    plain = len(demo.accuracy_timelines())
+    for title, options, scores in (("one rule (on = off = 0.5)", start, tuned.before),
+                                   ("tuned", tuned.options, tuned.after), ("DEFAULT_RULES", EventOptions(), None)):
+        scores = scores or score([f.estimate(options, LABELS) for f in files], LABELS)
+        print(f"{title}: mean event F1 {Tuned.mean_event_f1(scores):.3f}")
+        for part, sl in (("accuracy set", slice(0, plain)), ("overlap set", slice(plain, None))):
+            errs = minute_errors(files[sl], truths[sl], options)
+            print(f"  {part}: per-minute laughter/applause error max {errs.max():.2f} s, "
+                  f"p90 {np.percentile(errs, 90):.2f} s, share <= 2 s {np.mean(errs <= 2):.3f}")
+        for s in scores:
+            print(f"  {s.label:9s} event F1 {s.event_f1:.3f} P {s.event_precision:.3f} R {s.event_recall:.3f} "
+                  f"onset err {s.onset_error_s:.2f} s, minute err mean {s.minute_error_s:.2f} max {s.minute_error_max_s:.2f}")
+    for label in LABELS:
+        print(f"  {tuned.options.rule(label)}")
 
 
-WINDOWS = ((1.0, 0.5), (1.0, 0.25), (0.5, 0.25))
-
-
-def sweep(scans, wh):
-    rows = []
-    for on, off, min_d, gap in itertools.product((0.5, 0.6, 0.7, 0.8), (0.35, 0.5, 0.6, 0.7), (0.0, 0.25), (0.0, 0.5)):
-        if off > on:
-            continue
-        opts = events.EventOptions(on=on, off=off, min_duration_s=min_d, merge_gap_s=gap)
-        errs, totals = [], []
-        for tl, result, dur_ms in scans:
-            evs = events.detect_all(result.start_s, result.end_s, result.probs["event"], result.names["event"], opts)
-            score = demo.minute_errors(synth.per_minute_truth(tl), density.minute_density(evs, dur_ms))
-            errs += score["minute_errors"]
-            totals += list(score["total_rel_error"].values())
-        errs = np.array(errs)
-        rows.append((float(np.mean(errs <= 2.0)), -max(totals), opts, errs.max(), np.percentile(errs, 90),
-                     max(totals), wh))
-    return rows
+def minute_errors(files: list[Windows], truths: list[list[dict]], options: EventOptions) -> np.ndarray:
+    errs = []
+    for f, truth in zip(files, truths):
+        probs = np.stack([f.probs[t] for t in f.probs], axis=1)
+        evs = events.detect_all(f.start_s, f.end_s, probs, tuple(f.probs), options)
+        errs += demo.minute_errors(truth, density.minute_density(evs, round(f.duration_s * 1000)))["minute_errors"]
+    return np.array(errs)
 
 
 if __name__ == "__main__":

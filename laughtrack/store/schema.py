@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _ARROW = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "REAL": pa.float32(), "INTEGER": pa.int32(),
           "BIGINT": pa.int64(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
 
@@ -184,6 +184,15 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         _ANALYSIS, ("minute", I, "minute number"), ("label", V, "event tag"),
         ("seconds", D, "seconds of that label inside the minute"),
         ("count", I, "events of that label starting in the minute"))),
+    Table("event_sets", "Named event-detection parameter sets (`laughtrack tune --save NAME`; "
+                        "`--events NAME` uses the newest row of a name).", _cols(
+        ("name", V, "the set's name"),
+        ("options_json", V, "the event options as JSON: name, default rule and per-label rules (on, off, edge, "
+                            "min_duration_s, merge_gap_s)"),
+        ("source", V, "the labels it was tuned on"),
+        ("f1_before", D, "event-based F1 (mean over labels) of the options it started from, on `source`"),
+        ("f1_after", D, "the same with this set"),
+        ("saved_at", T, "when"))),
     Table("failures", "", _cols(
         ("path", V, "the file as given"), ("sha256", V, "its content hash when it could be read"),
         ("stream_index", I, "the stream, when the failure was per stream"),
@@ -254,6 +263,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE analyses ADD COLUMN config_key VARCHAR",       # v1 → v2: one identity, and
         *(f"CREATE TABLE write_lock_{i:02d} (writes BIGINT)" for i in range(16)),   # write locks
         *(f"INSERT INTO write_lock_{i:02d} VALUES (0)" for i in range(16))),
+    2: (TABLES["event_sets"].ddl(),),                                # v2 → v3: tuned event sets
 }
 
 

@@ -75,6 +75,11 @@ COLLECTION_SQL = {
                "JOIN latest_analyses a USING (analysis_id)",
 }
 TARGETS_SQL = "SELECT video_id, stream_index, analysis_id FROM engagement ORDER BY video_id, stream_index"
+DURATIONS_SQL = "SELECT analysis_id, duration_s FROM analyses WHERE analysis_id IN (SELECT unnest(?))"
+EVENTS_SQL = "SELECT label, start_s, end_s, peak_p, mean_p FROM events WHERE analysis_id = ? ORDER BY start_s, label"
+WINDOW_PROBS_SQL = ("SELECT start_s, end_s, " + ", ".join(schema.EVENT_COLUMNS.values())
+                    + " FROM windows WHERE analysis_id = ? ORDER BY start_s, end_s")
+EVENT_SET_SQL = "SELECT options_json FROM event_sets WHERE name = ? ORDER BY saved_at DESC LIMIT 1"
 TRANSCRIPT_SQL = "SELECT start_s, end_s, raw_text, text FROM segments WHERE analysis_id = ? ORDER BY start_s"
 
 
@@ -179,7 +184,39 @@ class SqlStore:
         if failures:
             self._write(lambda con: _insert(con, "failures", failure_table(failures, now())), None)
 
+    def save_event_set(self, name: str, options_json: str, source: str, f1_before: float, f1_after: float) -> None:
+        """Append a named event parameter set (the newest row of a name is the one used)."""
+        row = schema.TABLES["event_sets"].rows([dict(name=name, options_json=options_json, source=source,
+                                                     f1_before=f1_before, f1_after=f1_after, saved_at=now())])
+        self._write(lambda con: _insert(con, "event_sets", row), None)
+
     # --- reads -----------------------------------------------------------------------------
+    def event_set(self, name: str) -> str | None:
+        """The options JSON saved under `name` (newest), or None."""
+        if not self.exists():
+            return None
+        with self._reader() as con:
+            if _version(con) < 3:
+                return None
+            rows = con.execute(EVENT_SET_SQL, [name]).fetchall()
+        return rows[0][0] if rows else None
+
+    def durations(self, analysis_ids: list[str]) -> dict[str, float]:
+        """analysis_id → duration_s of these analyses (latest or not)."""
+        with self._reader() as con:
+            return dict(con.execute(DURATIONS_SQL, [analysis_ids]).fetchall())
+
+    def events(self, analysis_id: str) -> list[dict]:
+        """The timed events of an analysis (label, start_s, end_s, peak_p, mean_p), in time order."""
+        with self._reader() as con:
+            return _dicts(con, EVENTS_SQL, [analysis_id])
+
+    def window_probs(self, analysis_id: str) -> tuple[list[str], list[tuple]]:
+        """(columns, rows) of an analysis' windows: start_s, end_s and every event probability."""
+        with self._reader() as con:
+            cur = con.execute(WINDOW_PROBS_SQL, [analysis_id])
+            return [d[0] for d in cur.description], cur.fetchall()
+
     def done_analyses(self, analysis_ids: list[str]) -> set[str]:
         """Which of these analyses are complete in the database."""
         if not analysis_ids or not self.exists():
