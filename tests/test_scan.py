@@ -112,7 +112,8 @@ def test_held_out_clips_are_classified_at_least_95_percent(sv):
     right = 0
     for c in clips:
         res = scan(sv, c.audio, ScanOptions(window_s=len(c.audio) / SR + 0.01, hop_s=0.5))
-        right += res.tags("event")[0] == LABELS[c.label][2]
+        heard = {LABELS[k][2] for k in (c.label, c.also) if k}     # a mixture: either of its two sounds
+        right += res.tags("event")[0] in heard
     assert right / len(clips) >= 0.95
 
 
@@ -171,16 +172,21 @@ def test_adaptive_scan_runs_the_odd_windows_only_at_transitions(sv_torch, clip):
 
 @pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
 def test_adaptive_events_equal_the_full_scans_events(sv, sv_torch, backend):
-    """On torch (batch-invariant) the same events to the millisecond. On int8 a window's numbers
-    depend on its batch mates (per-batch activation scales), and the two scans batch differently,
-    so on some CPUs an edge moves by one hop: the same events, each edge within 250 ms."""
+    """Default windows and rules, accuracy and overlap sets: the same events, each edge within one
+    hop. Not to the millisecond: the laughter rule starts at P = 0.15, where a skipped odd window
+    (its neighbours within refine_delta) can hold the slot that crosses it; measured 300 ms at
+    worst on both backends, 41% fewer windows (bench/RESULTS.md)."""
     from laughtrack import demo, events
+    from laughtrack.analysis import AnalysisParams
+    params = AnalysisParams()
     model = sv_torch if backend == "torch" else sv
-    tolerance_ms = 0 if backend == "torch" else 250
-    for name, timeline in demo.accuracy_timelines().items():
+    tolerance_ms = round(params.hop_s * 1000)
+    for name, timeline in (demo.accuracy_timelines() | demo.overlap_timelines()).items():
         audio = synth.render(timeline)[0]
-        got = [scan(model, audio, ScanOptions(window_s=0.5, hop_s=0.25, adaptive=a)) for a in (False, True)]
-        full, fast = [events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"]) for r in got]
+        got = [scan(model, audio, ScanOptions(window_s=params.window_s, hop_s=params.hop_s, adaptive=a))
+               for a in (False, True)]
+        full, fast = [events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"], params.events)
+                      for r in got]
         assert [e.label for e in full] == [e.label for e in fast], name
         worst = max((max(abs(a.start_ms - b.start_ms), abs(a.end_ms - b.end_ms)) for a, b in zip(full, fast)),
                     default=0)
