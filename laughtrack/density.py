@@ -17,6 +17,17 @@ def minute_count(duration_ms: int) -> int:
     return max(1, -(-duration_ms // MINUTE_MS))
 
 
+def union(spans_ms: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching [start, end) spans merged, in time order."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans_ms):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def overlaps(start_ms: int, end_ms: int) -> list[tuple[int, int]]:
     """(minute, milliseconds of [start_ms, end_ms) inside it) for every minute the span touches."""
     if end_ms <= start_ms:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from laughtrack.density import minute_count, overlaps
+from laughtrack.density import minute_count, overlaps, union
 from laughtrack.labels import Label
 
 SEGMENT_S = 1.0      # segment-based resolution (DCASE's usual 1 s)
@@ -105,14 +105,7 @@ def per_minute(labels: list[Label], duration_s: float) -> np.ndarray:
     """Seconds of the union of `labels` in each minute (overlapping labels of a kind count once)."""
     duration_ms = round(duration_s * 1000)
     out = np.zeros(minute_count(duration_ms))
-    spans: list[list[int]] = []
-    for lab in sorted(labels, key=lambda x: x.start_s):
-        a, b = round(lab.start_s * 1000), min(round(lab.end_s * 1000), duration_ms)
-        if spans and a <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], b)
-        else:
-            spans.append([a, b])
-    for a, b in spans:
+    for a, b in union([(round(x.start_s * 1000), min(round(x.end_s * 1000), duration_ms)) for x in labels]):
         for m, ms in overlaps(a, b):
             if m < len(out):
                 out[m] += ms / 1000

@@ -275,17 +275,12 @@ def labels_csv(timeline: Timeline, media_name: str) -> str:
 def kind_spans(timeline: Timeline) -> dict[str, list[tuple[int, int]]]:
     """Per kind, the union of its segments in integer milliseconds: overlapping or touching
     segments of one kind are one event (kinds overlap each other freely)."""
+    from laughtrack.density import union
     spans: dict[str, list[tuple[int, int]]] = {}
-    for seg in timeline.segments:           # sorted by start
-        if seg.kind == "silence":
-            continue
-        a, b = round(seg.start_s * 1000), round(seg.end_s * 1000)
-        own = spans.setdefault(seg.kind, [])
-        if own and a <= own[-1][1]:
-            own[-1] = (own[-1][0], max(own[-1][1], b))
-        else:
-            own.append((a, b))
-    return spans
+    for seg in timeline.segments:
+        if seg.kind != "silence":
+            spans.setdefault(seg.kind, []).append((round(seg.start_s * 1000), round(seg.end_s * 1000)))
+    return {kind: union(own) for kind, own in spans.items()}
 
 
 def per_minute_truth(timeline: Timeline) -> list[dict]:
