@@ -19,7 +19,8 @@ import torch
 from bench.__main__ import DEFAULT_FULLSIZE, talk_timeline
 from laughtrack import demo, density, events, synth
 from sensevoice_core import ScanOptions, load_model, scan, transcribe
-from sensevoice_core.backends import OrtRunner, export_fp32
+from sensevoice_core.backends import OrtRunner
+from sensevoice_core.torch_backend import export_fp32
 from sensevoice_core.profile import CLOCK
 
 SR = 16_000

@@ -3,9 +3,12 @@
     probe ─► extract ─► scan ─┬─► events ─► density ─┐
                               └─► segment ─► transcribe ┴─► store ─► report
 
-One model per process; the windows of all streams in a batch share model batches; the model steps
-own the device (this machine's lock and its host/device Prefect slot). An analysis already in the database (same bytes,
-stream, model, parameters, code, backend) is skipped before any model work.
+Every step takes a group of files or streams, so that a thousand short clips cost a few hundred
+task runs, not seven thousand: probe and extract in groups of ≤ FILES_PER_TASK (IO_WORKERS groups
+side by side), the model steps and the store in runs of ≤ AUDIO_PER_TASK_S of audio (an hour-long
+video is a run of its own). One model per process; the model steps own the device (this machine's
+lock and its host/device Prefect slot). An analysis already in the database (same bytes, stream,
+model, parameters, code, backend) is skipped before any model work.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from laughtrack.config import Engine, RunConfig
 from laughtrack.errors import LaughtrackError
 from laughtrack.records import Extracted, Failure, Job, Outcome, Stage
 from laughtrack.store import Store, open_store
-from tasks.analysis import detect_events, minute_density, note_paths, record_failures, speech_chunks, store_analysis
-from tasks.media import extract_audio, probe_media
+from tasks.analysis import detect_events, minute_density, note_paths, record_failures, speech_chunks, store_analyses
+from tasks.media import extract_streams, probe_files
 from tasks.model import ensure_device_limit, scan_streams, transcribe_speech
 from tasks.report import build_reports, publish_artifacts
 
 IO_WORKERS = max(2, min(4, os.cpu_count() or 2))   # probe/extract threads: ffmpeg is its own process
+FILES_PER_TASK = 32          # probe / extract
+AUDIO_PER_TASK_S = 900.0     # scan ─► … ─► store: streams per task, by their audio
+STREAMS_PER_TASK = 128
 
 
 @dataclass
@@ -83,11 +89,10 @@ def expand(inputs: list[str], result: BatchResult) -> list[str]:
 
 
 def probe(files: list[str], config: RunConfig, engine: Engine, result: BatchResult) -> list[Job]:
-    """probe ─►: hash and list the streams of every file (in threads); one job per chosen stream."""
+    """probe ─►: hash and list the streams of every file (groups side by side); one job per chosen stream."""
     key = engine.config_key(config.params)
     jobs = []
-    for path, future in zip(files, [probe_media.submit(f) for f in files]):
-        probed = _outcome(future)
+    for path, probed in zip(files, _each_item(probe_files, plan.split(files, IO_WORKERS, FILES_PER_TASK))):
         if isinstance(probed, BaseException):
             result.fail(Failure.of(path, Stage.PROBE, probed))
             continue
@@ -117,11 +122,10 @@ def skip_done(jobs: list[Job], store: Store, result: BatchResult) -> tuple[list[
 
 
 def extract(jobs: list[Job], engine: Engine, result: BatchResult) -> list[Extracted]:
-    """extract ─►: each stream as 16 kHz mono PCM in the cache (in threads)."""
+    """extract ─►: each stream as 16 kHz mono PCM in the cache (groups side by side)."""
     ready = []
-    for job, future in zip(jobs, [extract_audio.submit(j.probed, j.stream_index, engine.cache_dir)
-                                  for j in jobs]):
-        pcm = _outcome(future)
+    groups = plan.split([(j.probed, j.stream_index) for j in jobs], IO_WORKERS, FILES_PER_TASK)
+    for job, pcm in zip(jobs, _each_item(extract_streams, groups, engine.cache_dir)):
         if isinstance(pcm, BaseException):
             result.fail(Failure.of_job(job, Stage.EXTRACT, pcm))
         else:
@@ -129,40 +133,58 @@ def extract(jobs: list[Job], engine: Engine, result: BatchResult) -> list[Extrac
     return ready
 
 
+def _each_item(step, groups: list[list], *args) -> list:
+    """`step` over every group (submitted together), flattened back to one value per item; a group
+    whose task failed gives its exception to each of its items."""
+    futures = [step.submit(group, *args) for group in groups]
+    out = []
+    for group, future in zip(groups, futures):
+        values = _outcome(future)
+        out += [values] * len(group) if isinstance(values, BaseException) else values
+    return out
+
+
 def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, result: BatchResult) -> list:
-    """scan ─┬─► events ─► density / segment ─► transcribe ─► store: one future per stream."""
-    if not ready:
-        return []
-    scans = _outcome(scan_streams.submit([r.job.analysis_id for r in ready], [r.pcm for r in ready],
-                                         [r.job.path for r in ready], engine, config.params))
-    if isinstance(scans, BaseException):
-        for item in ready:
-            result.fail(Failure.of_job(item.job, Stage.SCAN, scans))
-        return []
+    """scan ─┬─► events ─► density / segment ─► transcribe ─► store, per run of streams."""
     stored = []
-    for item, scan in zip(ready, scans):
-        events = detect_events.submit(scan, config.params)
-        minutes = minute_density.submit(events, item.duration_ms)
-        chunks = speech_chunks.submit(events, item.duration_ms)
-        transcripts = transcribe_speech.submit(item.job.analysis_id, item.pcm, item.job.path, chunks, engine,
-                                               config.params)
-        stored.append((item, transcripts, store_analysis.submit(config.store, item, scan, events, transcripts,
-                                                                minutes)))
+    for run_ in plan.by_audio(ready, AUDIO_PER_TASK_S, STREAMS_PER_TASK):
+        ids, pcms, labels = [r.job.analysis_id for r in run_], [r.pcm for r in run_], [r.job.path for r in run_]
+        durations = [r.duration_ms for r in run_]
+        scans = scan_streams.submit(ids, pcms, labels, engine, config.params)
+        events = detect_events.submit(scans, config.params)
+        minutes = minute_density.submit(events, durations)
+        chunks = speech_chunks.submit(events, durations)
+        transcripts = transcribe_speech.submit(ids, pcms, labels, chunks, engine, config.params)
+        stored.append((run_, scans, transcripts, store_analyses.submit(config.store, run_, scans, events,
+                                                                       transcripts, minutes)))
     return stored
 
 
 def collect(stored: list, result: BatchResult) -> None:
-    """Wait for every stream's store step; a failure names the stage it came from. An analysis that
-    another process stored first (the store said so) counts as already analysed."""
-    for item, transcripts, future in stored:
-        outcome = _outcome(future)
-        if isinstance(outcome, BaseException):
-            failed = _outcome(transcripts)
-            stage, error = (Stage.TRANSCRIBE, failed) if isinstance(failed, BaseException) else (Stage.STORE, outcome)
-            result.fail(Failure.of_job(item.job, stage, error))
+    """Wait for every run's store step; a failure names the stage it came from (the first of scan,
+    transcribe, store that failed). An analysis that another process stored first (the store said
+    so) counts as already analysed."""
+    for run_, scans, transcripts, future in stored:
+        outcomes = _outcome(future)
+        if isinstance(outcomes, BaseException):
+            stage, error = _first_failure((Stage.SCAN, scans), (Stage.TRANSCRIBE, transcripts), (Stage.STORE, future))
+            outcomes = [error] * len(run_)
         else:
+            stage = Stage.STORE
+        for item, outcome in zip(run_, outcomes):
+            if isinstance(outcome, BaseException):
+                result.fail(Failure.of_job(item.job, stage, outcome))
+                continue
             (result.analysed if outcome else result.skipped).append(Outcome.of(item.job))
             progress.report(item.job.path, Stage.DONE if outcome else Stage.SKIPPED)
+
+
+def _first_failure(*steps) -> tuple[Stage, BaseException]:
+    for stage, future in steps:
+        value = _outcome(future)
+        if isinstance(value, BaseException):
+            return stage, value
+    raise AssertionError("a failed store step without an exception")
 
 
 def finish(aliases: list[Job], config: RunConfig, result: BatchResult) -> None:

@@ -170,7 +170,7 @@ def _engine(model: str, device: str, backend: str, cache_dir: str, host: str) ->
     dev = resolve_device(device)
     which = resolve_backend(dev, backend)
     model_dir, sha = model_identity(model, cache_dir=Path(cache_dir))
-    kind = dev.type
+    kind = dev.split(":")[0]
     return Engine(model=model, model_dir=str(model_dir), model_sha256=sha, device=str(dev), backend=which,
                   dtype="bf16" if kind == "cuda" else "fp32", scan_batch=SCAN_BATCH[kind],
                   transcribe_batch=TRANSCRIBE_BATCH[kind], cache_dir=cache_dir, host=host)

@@ -42,3 +42,24 @@ def jobs(probed: Probed, choice: str, key: ConfigKey, model_id: str, device: str
 def extracted(job: Job, pcm: str) -> Extracted:
     """The job with its PCM file and the stream's decoded length."""
     return Extracted(job, pcm, Path(pcm).stat().st_size // 2 * 1000 // SAMPLE_RATE)
+
+
+def split(items: list, parts: int, most: int) -> list[list]:
+    """`items` as consecutive runs of at most `most`, and at least `parts` runs when there are as
+    many items (so that `parts` workers all have one)."""
+    size = max(1, min(most, -(-len(items) // max(1, parts))))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def by_audio(ready: list[Extracted], seconds: float, most: int) -> list[list[Extracted]]:
+    """Consecutive runs of streams holding at most `seconds` of audio and `most` streams (a longer
+    stream is a run of its own): one model task per run, however short or long the files."""
+    runs: list[list[Extracted]] = []
+    audio_ms = 0
+    for item in ready:
+        if not runs or len(runs[-1]) == most or audio_ms + item.duration_ms > seconds * 1000:
+            runs.append([])
+            audio_ms = 0
+        runs[-1].append(item)
+        audio_ms += item.duration_ms
+    return runs

@@ -60,8 +60,16 @@ def _config(**given) -> RunConfig:
 
 
 def _prefect_env() -> None:
+    """Prefect's settings for this command, before Prefect is imported (it reads them once): ours,
+    and the server to report to — PREFECT_API_URL, else a local one found running, else a
+    temporary one; one line on stderr says which."""
+    from laughtrack_cli import server
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    api, line = server.choose(os.environ)
+    if api:
+        os.environ["PREFECT_API_URL"] = api
+    output.err.print(line, style="dim", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -394,6 +402,50 @@ def db_maintain(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typ
         _fail(str(exc))
     console.print(f"{config.store}: " + ", ".join(f"{k} {v}" for k, v in done.items()), highlight=False,
                   soft_wrap=True)
+
+
+server_app = typer.Typer(no_args_is_help=True, help="A local Prefect server that every laughtrack command reuses.")
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start a Prefect server in the background (UI included) at PREFECT_SERVER_API_HOST:PORT
+    [127.0.0.1:4200]; laughtrack commands then report to it instead of starting a temporary one."""
+    from laughtrack_cli import server
+    os.environ.update({k: v for k, v in PREFECT_DEFAULTS.items() if k not in os.environ})
+    try:
+        local, pid, took = server.start(os.environ)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    if pid is None:
+        console.print(f"a Prefect server is already running at {local.ui}", highlight=False, soft_wrap=True)
+        return
+    console.print(f"Prefect server running at {local.ui} (UI and API; pid {pid}, up in {took:.1f} s, "
+                  f"log {local.home / server.LOG_FILE}); `laughtrack server stop` stops it",
+                  highlight=False, soft_wrap=True)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the Prefect server `laughtrack server start` started."""
+    from laughtrack_cli import server
+    try:
+        local, pid = server.stop(os.environ)
+    except LaughtrackError as exc:
+        _fail(str(exc))
+    console.print(f"stopped the Prefect server at {local.ui} (pid {pid})", highlight=False, soft_wrap=True)
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Whether a local Prefect server answers: exit 0 running, 1 not."""
+    from laughtrack_cli import server
+    local, up, pid = server.status(os.environ)
+    owner = f"pid {pid}, started by laughtrack" if pid else "not started by laughtrack"
+    console.print(f"Prefect server at {local.ui}: " + (f"running ({owner})" if up else "not running"),
+                  highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if up else 1)
 
 
 def main() -> None:

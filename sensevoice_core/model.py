@@ -1,4 +1,8 @@
-"""Load SenseVoiceSmall through funasr from a local dir or a hub id, once per process.
+"""Load SenseVoiceSmall from a local dir or a hub id, once per process.
+
+On the CPU with the int8 export already in the cache, loading reads the model dir's tokenizer,
+CMVN and config and opens the ONNX session: no funasr, no torch, no checkpoint in memory. The torch
+backend (CUDA, or CPU without onnxruntime) and the first export build the module through funasr.
 
 A local dir loads with no network at all (`disable_update=True`, no VAD model). A hub id is
 looked up in the ModelScope / Hugging Face caches first; if it is not cached and the hub does not
@@ -15,14 +19,14 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
 
 from sensevoice_core import backends
 from sensevoice_core.errors import ModelIntegrityError, ModelUnavailableError
+from sensevoice_core.frontend import Frontend, Tokenizer, tokenizer_file
 from sensevoice_core.tags import EMOTIONS, EVENTS, FAMILIES, LANGUAGES, tag
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ _HUBS = {"FunAudioLLM/": ("hf", "huggingface.co"), "": ("ms", "www.modelscope.cn
 BACKENDS = ("auto", "torch", "onnx-int8")
 _REQUIRED_FILES = ("config.yaml", "model.pt", "am.mvn", "configuration.json")
 IDENTITY_CACHE = "model-identity.json"   # in the cache dir: model dir → (file stats, sha256)
+_NVIDIA = ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,42 +53,45 @@ class TagFamily:
 
 @dataclass(frozen=True)
 class SenseVoice:
-    """A loaded SenseVoiceSmall: the funasr module and what the scan needs beside it."""
+    """A loaded SenseVoiceSmall: its runner and what the scan needs beside it."""
 
-    module: torch.nn.Module
-    frontend: object            # funasr WavFrontend (dither 0: reproducible features)
-    tokenizer: object           # funasr SentencepiecesTokenizer
+    frontend: Frontend          # WavFrontend's features, dither 0 (reproducible)
+    tokenizer: Tokenizer        # the sentencepiece vocabulary
     families: dict[str, TagFamily]
     textnorm_ids: dict[str, int]
-    device: torch.device
-    dtype: torch.dtype
+    blank_id: int
+    vocab_size: int
+    device: str                 # "cpu", "cuda", "cuda:1"
+    dtype: str                  # what the weights run in: "int8", "float32", "bfloat16"
     source: str                 # what the user asked for: dir, hub id or "fixture"
     model_dir: Path
     model_sha256: str           # sha256 of the manifest (or of model.pt when there is none)
-    funasr_kwargs: dict
-    runner: object = None       # backends.TorchRunner or backends.OrtRunner: runs the encoder + CTC head
+    runner: object = None       # backends.OrtRunner or torch_backend.TorchRunner: encoder + CTC head
+    module: object = None       # the funasr torch module (torch backend only)
+    funasr_kwargs: dict = field(default_factory=dict)   # what funasr built it with (when it did)
+    load_s: float = 0.0         # seconds load_model took
 
     @property
     def backend(self) -> str:
         return self.runner.name
 
-    @property
-    def blank_id(self) -> int:
-        return int(self.module.blank_id)
 
-    @property
-    def vocab_size(self) -> int:
-        return int(self.module.vocab_size)
+def cuda_available() -> bool:
+    """Whether torch sees CUDA; on Linux without an NVIDIA device node, False without importing torch."""
+    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _NVIDIA):
+        return False
+    import torch
+    return torch.cuda.is_available()
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto") -> str:
     """`auto` → CUDA when present, else CPU; an explicit `cuda` without CUDA is an error."""
+    device = str(device)
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelUnavailableError(f"device {device!r} asked for but torch sees no CUDA "
-                                    f"(torch {torch.__version__}); use --device cpu or auto")
-    return torch.device(device)
+        return "cuda" if cuda_available() else "cpu"
+    if device.startswith("cuda") and not cuda_available():
+        raise ModelUnavailableError(f"device {device!r} asked for but torch sees no CUDA; use --device cpu or auto")
+    return device
 
 
 def cpu_threads() -> int:
@@ -94,24 +102,25 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_backend(device: torch.device, backend: str = "auto", dtype: torch.dtype | None = None) -> str:
+def resolve_backend(device: str, backend: str = "auto", dtype=None) -> str:
     """`auto` → `onnx-int8` on CPU when onnxruntime is installed (and no dtype was forced), else `torch`."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    on_cpu = str(device) == "cpu"
     if backend == "onnx-int8":
-        if device.type != "cpu":
+        if not on_cpu:
             raise ModelUnavailableError(f"backend onnx-int8 runs on the CPU only, not on {device}")
         if not backends.onnx_available():
             raise ModelUnavailableError("backend onnx-int8 needs onnxruntime and onnx: pip install onnxruntime onnx")
         return backend
     if backend == "auto":
-        cpu_fp32 = device.type == "cpu" and dtype in (None, torch.float32)
-        return "onnx-int8" if cpu_fp32 and backends.onnx_available() else "torch"
+        fp32 = dtype is None or str(dtype) == "torch.float32"
+        return "onnx-int8" if on_cpu and fp32 and backends.onnx_available() else "torch"
     return backend
 
 
 def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
-               dtype: torch.dtype | None = None, threads: int | None = None,
+               dtype=None, threads: int | None = None,
                backend: str = "auto", cache_dir: Path | None = None) -> SenseVoice:
     """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id.
 
@@ -119,26 +128,52 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
     runs the int8 ONNX export when onnxruntime is installed (`backend="auto"`), else torch fp32.
     `cache_dir` (default ~/.cache/sensevoice_core) holds the ONNX export and the model's sha256.
     """
+    import time
+    t0 = time.perf_counter()
     dev = resolve_device(device)
     which = resolve_backend(dev, backend, dtype)
-    dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
     cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "sensevoice_core"
     model_dir, digest = model_identity(source, cache_dir)
     n_threads = threads or cpu_threads()
-    module, kwargs = _build_with_funasr(model_dir, dev, n_threads)
-    check_weights(module, model_dir / "model.pt")
-    module.to(device=dev, dtype=dtype).eval()
-    frontend, tokenizer = kwargs["frontend"], kwargs["tokenizer"]
-    frontend.dither = 0.0  # funasr defaults to 1.0: features would vary run to run
+    config = _read_config(model_dir)
+    tokenizer = Tokenizer(tokenizer_file(model_dir, config))
+    parts = dict(frontend=Frontend.from_model_dir(model_dir, config), tokenizer=tokenizer,
+                 families=tag_families(tokenizer), blank_id=int((config.get("model_conf") or {}).get("blank_id", 0)),
+                 textnorm_ids={n: _piece_id(tokenizer, tag(n)) for n in ("withitn", "woitn")},
+                 vocab_size=tokenizer.get_vocab_size(), device=dev, source=str(source), model_dir=model_dir,
+                 model_sha256=digest)
     if which == "onnx-int8":
-        runner = backends.OrtRunner(backends.int8_export(module, digest, cache_dir / "onnx"), n_threads)
-    else:
-        runner = backends.TorchRunner(module, dev, dtype)
-    return SenseVoice(module=module, frontend=frontend, tokenizer=tokenizer,
-                      families=tag_families(tokenizer),
-                      textnorm_ids={n: _piece_id(tokenizer, tag(n)) for n in ("withitn", "woitn")},
-                      device=dev, dtype=dtype, source=str(source), model_dir=model_dir,
-                      model_sha256=digest, funasr_kwargs=kwargs, runner=runner)
+        onnx = backends.export_path(model_dir, digest, cache_dir / "onnx")
+        kwargs = {} if onnx.is_file() else _export(model_dir, onnx, n_threads)
+        runner = backends.OrtRunner(onnx, n_threads)
+        return SenseVoice(**parts, dtype="int8", runner=runner, funasr_kwargs=kwargs,
+                          load_s=time.perf_counter() - t0)
+    from sensevoice_core.torch_backend import TorchRunner, torch_dtype
+    dtype = torch_dtype(dtype, dev)
+    module, kwargs = _build_checked(model_dir, dev, n_threads)
+    module.to(device=dev, dtype=dtype).eval()
+    return SenseVoice(**parts, dtype=str(dtype).removeprefix("torch."), runner=TorchRunner(module, dev, dtype),
+                      module=module, funasr_kwargs=kwargs, load_s=time.perf_counter() - t0)
+
+
+def _read_config(model_dir: Path) -> dict:
+    import yaml
+    return yaml.safe_load((model_dir / "config.yaml").read_text()) or {}
+
+
+def _export(model_dir: Path, onnx: Path, threads: int) -> dict:
+    """Build the module through funasr, check it, export it to int8 ONNX, and let it go."""
+    from sensevoice_core.torch_backend import int8_export
+    module, kwargs = _build_checked(model_dir, "cpu", threads)
+    int8_export(module.float().eval(), onnx)
+    return kwargs
+
+
+def _build_checked(model_dir: Path, device: str, threads: int):
+    module, kwargs = _build_with_funasr(model_dir, device, threads)
+    check_weights(module, model_dir / "model.pt")
+    kwargs["frontend"].dither = 0.0  # funasr defaults to 1.0: features would vary run to run
+    return module, kwargs
 
 
 def model_identity(source: str | os.PathLike, cache_dir: Path | None = None) -> tuple[Path, str]:
@@ -298,7 +333,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _build_with_funasr(model_dir: Path, device: torch.device, threads: int):
+def _build_with_funasr(model_dir: Path, device: str, threads: int):
     with _quiet_funasr():
         from funasr import AutoModel
         auto = AutoModel(model=str(model_dir), disable_update=True, device=str(device), trust_remote_code=False,
@@ -318,8 +353,9 @@ def _quiet_funasr():
             root.setLevel(level)
 
 
-def check_weights(module: torch.nn.Module, weights: Path) -> None:
+def check_weights(module, weights: Path) -> None:
     """Refuse a checkpoint whose tensors do not fit the architecture (funasr logs it at INFO only)."""
+    import torch
     state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     own = module.state_dict()

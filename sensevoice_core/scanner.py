@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from sensevoice_core.backends import QUERY_FRAMES
 from sensevoice_core.errors import AudioInputError
@@ -86,42 +85,32 @@ def _as_mono_float(chunk) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def features(model: SenseVoice, windows: list[np.ndarray]) -> list[torch.Tensor]:
+def features(model: SenseVoice, windows: list[np.ndarray]) -> list[np.ndarray]:
     """WavFrontend features (fbank → LFR → CMVN) of each window, exactly as funasr computes them."""
     out = []
     for w in windows:
         if len(w) < MIN_WINDOW_SAMPLES:
             w = np.pad(w, (0, MIN_WINDOW_SAMPLES - len(w)))
-        feats, _ = model.frontend(torch.from_numpy(np.ascontiguousarray(w))[None], torch.tensor([len(w)]))
-        out.append(feats[0])
+        out.append(model.frontend(w))
     return out
 
 
-def encode_features(module: torch.nn.Module, feats: list[torch.Tensor], language_query: int,
-                    textnorm_query: int, device: torch.device | None = None,
-                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """SenseVoiceSmall's forward up to the CTC log-softmax: [B, 4 + T, V] float32 and lengths.
-
-    The same query construction as `SenseVoiceSmall.inference`: [language, event/emotion (1, 2),
-    text-norm] embeddings in front of the features.
-    """
-    device = device or next(module.parameters()).device
-    lengths = torch.tensor([len(f) for f in feats], device=device)
-    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device=device, dtype=dtype)
-    b = x.shape[0]
-    embed = module.embed
-    queries = embed(torch.tensor([[language_query, 1, 2, textnorm_query]], device=device))
-    x = torch.cat([queries.to(dtype).expand(b, -1, -1), x], dim=1)
-    out, out_lens = module.encoder(x, lengths + QUERY_FRAMES)
-    if isinstance(out, tuple):
-        out = out[0]
-    return module.ctc.log_softmax(out).float(), out_lens
-
-
-def greedy_ids(ids: torch.Tensor, length: int, blank: int) -> list[int]:
+def greedy_ids(ids: np.ndarray, length: int, blank: int) -> list[int]:
     """Greedy CTC token ids of the text frames (after the four query frames), from per-frame argmax ids."""
-    path = torch.unique_consecutive(ids[QUERY_FRAMES:length])
+    frames = np.asarray(ids[QUERY_FRAMES:length])
+    if not len(frames):
+        return []
+    path = frames[np.concatenate([[True], frames[1:] != frames[:-1]])]
     return [int(t) for t in path if int(t) != blank]
+
+
+def family_softmax(query_logp: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
+    """Each row's distribution over one family's tokens: the model's log-probs there, renormalised."""
+    x = query_logp[:, list(ids)].astype(np.float32, copy=False)
+    if not x.shape[1]:
+        return x
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def scan(model: SenseVoice, audio: np.ndarray | Iterable[np.ndarray],
@@ -214,7 +203,7 @@ def _batches(audios, options: ScanOptions, share: bool, stride_s: float) -> Iter
         yield batch
 
 
-def _features(model: SenseVoice, batch) -> list[torch.Tensor]:
+def _features(model: SenseVoice, batch) -> list[np.ndarray]:
     with CLOCK("features"):
         return features(model, [samples for _, _, samples in batch])
 
@@ -275,7 +264,7 @@ class _Collector:
             names={f: fams[f].names for f in fams}, text=[self.texts[i] for i in order])
 
 
-def _run_batch(model: SenseVoice, batch, feats: list[torch.Tensor], options: ScanOptions,
+def _run_batch(model: SenseVoice, batch, feats: list[np.ndarray], options: ScanOptions,
                outs: list[_Collector]) -> dict[str, np.ndarray]:
     """Run one batch into the collectors; returns each family's probabilities in batch order."""
     order = sorted(range(len(batch)), key=lambda i: -len(feats[i]))  # length-sorted: least padding
@@ -285,8 +274,7 @@ def _run_batch(model: SenseVoice, batch, feats: list[torch.Tensor], options: Sca
                             TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"]))
     family_probs = {}
     for family, fam in model.families.items():
-        ids = torch.tensor(fam.ids)
-        family_probs[family] = torch.softmax(enc.query_logp[:, QUERY_FRAME[family], ids], dim=-1).numpy()
+        family_probs[family] = family_softmax(enc.query_logp[:, QUERY_FRAME[family]], fam.ids)
     restore = np.argsort(order)  # batch item i sits in row restore[i] of the model output
     for k in dict.fromkeys(k for k, _, _ in batch):  # batch items are in stream, time order
         items = [i for i in range(len(batch)) if batch[i][0] == k]

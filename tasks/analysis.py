@@ -1,4 +1,4 @@
-"""events, density, store: from one stream's scan to its rows in the results store."""
+"""events, density, segment, store: from a group of streams' scans to their rows in the results store."""
 
 from __future__ import annotations
 
@@ -12,33 +12,42 @@ from laughtrack.records import Extracted, Failure, Job, MinuteLabel, MinuteRow, 
 from laughtrack.store import AnalysisRows, StoreConfig, open_store
 from sensevoice_core import ScanResult, Transcript
 
+Minutes = tuple[list[MinuteRow], list[MinuteLabel]]
+
 
 @task(name="events", cache_policy=NO_CACHE)
-def detect_events(scan: ScanResult, params: AnalysisParams) -> list[Event]:
-    """Timed events of every label from the scan's event probabilities."""
-    return events_mod.detect_all(scan.start_s, scan.end_s, scan.probs["event"], scan.names["event"],
-                                 params.events)
+def detect_events(scans: list[ScanResult], params: AnalysisParams) -> list[list[Event]]:
+    """Timed events of every label from each scan's event probabilities."""
+    return [events_mod.detect_all(s.start_s, s.end_s, s.probs["event"], s.names["event"], params.events)
+            for s in scans]
 
 
 @task(name="segment", cache_policy=NO_CACHE)
-def speech_chunks(events: list[Event], duration_ms: int) -> list[tuple[int, int]]:
-    """Speech regions from the scan, as ≤ 15 s chunks for transcription."""
-    return events_mod.speech_chunks(events, duration_ms)
+def speech_chunks(events: list[list[Event]], durations_ms: list[int]) -> list[list[tuple[int, int]]]:
+    """Each stream's speech regions, as ≤ 15 s chunks for transcription."""
+    return [events_mod.speech_chunks(e, d) for e, d in zip(events, durations_ms)]
 
 
 @task(name="density", cache_policy=NO_CACHE)
-def minute_density(events: list[Event], duration_ms: int) -> tuple[list[MinuteRow], list[MinuteLabel]]:
-    """(wide per-minute rows, long per-minute-per-label rows)."""
-    return density.minute_density(events, duration_ms), density.minute_labels(events, duration_ms)
+def minute_density(events: list[list[Event]], durations_ms: list[int]) -> list[Minutes]:
+    """Each stream's (wide per-minute rows, long per-minute-per-label rows)."""
+    return [(density.minute_density(e, d), density.minute_labels(e, d)) for e, d in zip(events, durations_ms)]
 
 
 @task(name="store", cache_policy=NO_CACHE)
-def store_analysis(db: StoreConfig, item: Extracted, scan: ScanResult, events: list[Event], transcripts: list[Transcript],
-                   minutes: tuple[list[MinuteRow], list[MinuteLabel]]) -> bool:
-    """Write the analysis in one transaction; False when it was already stored."""
-    progress.report(item.job.path, Stage.STORE)
-    rows = AnalysisRows.build(item.job, item.duration_ms / 1000, scan, events, transcripts, *minutes)
-    return open_store(db).write_analysis(rows)
+def store_analyses(db: StoreConfig, items: list[Extracted], scans: list[ScanResult], events: list[list[Event]],
+                   transcripts: list[list[Transcript]], minutes: list[Minutes]) -> list[bool | Exception]:
+    """Write each analysis in a transaction of its own: True, False when it was already stored, or
+    the exception that stream's write raised (the others are written all the same)."""
+    store, out = open_store(db), []
+    for item, scan, found, said, mins in zip(items, scans, events, transcripts, minutes):
+        progress.report(item.job.path, Stage.STORE)
+        try:
+            out.append(store.write_analysis(AnalysisRows.build(item.job, item.duration_ms / 1000, scan, found,
+                                                               said, *mins)))
+        except Exception as exc:  # noqa: BLE001 — that stream's failures row
+            out.append(exc)
+    return out
 
 
 @task(name="note-paths", cache_policy=NO_CACHE)

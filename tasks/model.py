@@ -107,26 +107,44 @@ def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str
         return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths], options)
 
 
-_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_path", "label", "engine"]) + TASK_SOURCE
+_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_paths", "labels", "engine"]) + TASK_SOURCE
 
 
 @task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
-def transcribe_speech(analysis_id: str, pcm_path: str, label: str, chunks_ms: list[tuple[int, int]],
-                      engine: Engine, params: AnalysisParams):
-    """Transcripts of the speech chunks of one stream (empty when there is no speech)."""
-    if not chunks_ms or not params.transcribe:
-        return []
-    progress.report(label, Stage.TRANSCRIBE)
+def transcribe_speech(analysis_ids: list[str], pcm_paths: list[str], labels: list[str],
+                      chunks_ms: list[list[tuple[int, int]]], engine: Engine, params: AnalysisParams):
+    """Transcripts of each stream's speech chunks (empty where there is no speech). The chunks of
+    several streams share model batches where the backend is batch-invariant (torch); on onnx-int8
+    each stream's chunks are batched alone, so its text never depends on the other files."""
+    work = [(k, a, b) for k, chunks in enumerate(chunks_ms) for a, b in chunks] if params.transcribe else []
+    out: list[list] = [[] for _ in analysis_ids]
+    if not work:
+        return out
+    for k in dict.fromkeys(k for k, _, _ in work):
+        progress.report(labels[k], Stage.TRANSCRIBE)
     with device_owner(engine):
         model = get_model(engine)
         _count_call()
-        out = []
-        group = engine.transcribe_batch * 4   # audio in memory: ≤ 4 batches of ≤ 15 s chunks
-        for i in range(0, len(chunks_ms), group):
-            pieces = [(a / 1000, media.pcm_slice(Path(pcm_path), a, b)) for a, b in chunks_ms[i:i + group]]
-            out += transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
+        shared = getattr(model.runner, "batch_invariant", True)
+        for group in _transcribe_groups(work, engine.transcribe_batch * 4, shared):
+            pieces = [(a / 1000, media.pcm_slice(Path(pcm_paths[k]), a, b)) for k, a, b in group]
+            said = transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
                               batch_size=engine.transcribe_batch)
+            for (k, _, _), transcript in zip(group, said):
+                out[k].append(transcript)
         return out
+
+
+def _transcribe_groups(work: list[tuple[int, int, int]], most: int, shared: bool):
+    """Runs of ≤ `most` chunks (audio in memory: ≤ 4 batches of ≤ 15 s), one stream per run unless `shared`."""
+    group: list[tuple[int, int, int]] = []
+    for item in work:
+        if group and (len(group) == most or (not shared and group[-1][0] != item[0])):
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
 
 
 def ensure_device_limit(engine: Engine) -> None:

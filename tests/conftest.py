@@ -17,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))  # train_fixture's clip generator for held-out sets
 
 
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The CLI reuses a Prefect server running at PREFECT_SERVER_API_HOST:PORT (127.0.0.1:4200): the
+# suite points that at a port nothing listens on, so a developer's own server is never touched.
+os.environ["PREFECT_SERVER_API_PORT"] = str(_unused_port())
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -201,7 +201,7 @@ def evaluate(model, sp, feats, clips) -> dict[str, float]:
     """Single-class clips: argmax of each query frame, restricted to its tag family, against the
     clip's labels. Mixes: how often both classes heard are the top two events, and their mean
     probabilities."""
-    from sensevoice_core.scanner import encode_features  # the same forward the scan uses
+    from sensevoice_core.torch_backend import encode_features  # the same forward the scan uses
     single = [i for i, c in enumerate(clips) if not c.also]
     mixes = [i for i, c in enumerate(clips) if c.also]
     out = _argmax_accuracy(encode_features, model, sp, [feats[i] for i in single], [clips[i] for i in single])

@@ -1,0 +1,159 @@
+"""The Prefect server laughtrack's commands report to: the configured one (PREFECT_API_URL), else a
+local one found running (`laughtrack server start`, `prefect server start`), else a temporary one
+for this command only (Prefect's own, ~15 s to start, gone when the command ends).
+
+The local address is Prefect's own setting for `prefect server start`: PREFECT_SERVER_API_HOST and
+PREFECT_SERVER_API_PORT (127.0.0.1:4200). The probe is one HTTP GET of /api/health, with no Prefect
+import. `laughtrack server start` keeps its pid in $PREFECT_HOME/server.pid, where `prefect server
+stop` looks too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from laughtrack.errors import LaughtrackError
+
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+PID_FILE = "server.pid"              # Prefect's name: `prefect server stop` finds our server too
+LOG_FILE = "laughtrack-server.log"
+
+
+@dataclass(frozen=True)
+class Local:
+    """Where a local Prefect server listens and keeps its files."""
+
+    host: str
+    port: int
+    home: Path                        # PREFECT_HOME: its database, our pid and log files
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Local:
+        host = env.get("PREFECT_SERVER_API_HOST") or "127.0.0.1"
+        home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        return cls(host, int(env.get("PREFECT_SERVER_API_PORT") or 4200), home)
+
+    @property
+    def api(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}/api"
+
+    @property
+    def ui(self) -> str:
+        return self.api.removesuffix("/api")
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / PID_FILE
+
+
+def healthy(api: str, timeout: float = 0.5) -> bool:
+    """Whether a Prefect server answers `true` at {api}/health."""
+    try:
+        with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=timeout) as reply:
+            return reply.status == 200 and json.loads(reply.read() or b"null") is True
+    except (OSError, ValueError):
+        return False
+
+
+def choose(env: Mapping[str, str]) -> tuple[str | None, str]:
+    """(the API URL this command should use, or None for a temporary server; one line saying which)."""
+    if env.get("PREFECT_API_URL"):
+        return env["PREFECT_API_URL"], f"Prefect server: {env['PREFECT_API_URL']} (PREFECT_API_URL)"
+    local = Local.from_env(env)
+    if healthy(local.api):
+        return local.api, f"Prefect server: {local.ui} (running; the runs show in its UI)"
+    return None, (f"no Prefect server at {local.ui}: this command starts a temporary one (~15 s); "
+                  "`laughtrack server start` keeps one running for the next commands")
+
+
+def start(env: Mapping[str, str]) -> tuple[Local, int | None, float]:
+    """Start `prefect server start` in the background (its own session, log in PREFECT_HOME) and
+    wait until it answers. (local, pid or None when one was already running, seconds taken)."""
+    local = Local.from_env(env)
+    t0 = time.monotonic()
+    if healthy(local.api):
+        return local, None, 0.0
+    local.home.mkdir(parents=True, exist_ok=True)
+    child_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    with open(local.home / LOG_FILE, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", local.host,
+                                 "--port", str(local.port)], env=child_env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=local.home)
+    local.pid_file.write_text(str(proc.pid))
+    while not healthy(local.api, timeout=1.0):
+        if proc.poll() is not None or time.monotonic() - t0 > START_TIMEOUT_S:
+            _kill_group(proc.pid)
+            local.pid_file.unlink(missing_ok=True)
+            raise LaughtrackError(f"the Prefect server did not start at {local.ui} within {START_TIMEOUT_S:.0f} s "
+                                  f"(exit {proc.poll()}); its log: {local.home / LOG_FILE}\n{_tail(local.home / LOG_FILE)}")
+        time.sleep(0.2)
+    return local, proc.pid, time.monotonic() - t0
+
+
+def stop(env: Mapping[str, str]) -> tuple[Local, int]:
+    """Stop the server `start` left running (SIGTERM to its process group, then SIGKILL). (local, pid)."""
+    local = Local.from_env(env)
+    pid = _pid(local)
+    if pid is None:
+        where = "a server answers there but" if healthy(local.api) else "nothing answers there and"
+        raise LaughtrackError(f"no laughtrack-started Prefect server at {local.ui}: {where} {local.pid_file} "
+                              "does not exist (stop a server where it was started)")
+    _kill_group(pid)
+    local.pid_file.unlink(missing_ok=True)
+    return local, pid
+
+
+def status(env: Mapping[str, str]) -> tuple[Local, bool, int | None]:
+    """(local, whether it answers, the pid `start` recorded if that process is alive)."""
+    local = Local.from_env(env)
+    return local, healthy(local.api), _pid(local)
+
+
+def _pid(local: Local) -> int | None:
+    try:
+        pid = int(local.pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_group(pid: int) -> None:
+    for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            _reap(pid)
+            time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
