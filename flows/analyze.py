@@ -43,6 +43,7 @@ class BatchResult:
     skipped: list[Outcome] = field(default_factory=list)    # already in the database
     failures: list[Failure] = field(default_factory=list)
     report: str = ""                                         # the collection report's index.html
+    pages_left: int = 0                                      # video pages left for `laughtrack report`
 
     def fail(self, failure: Failure) -> None:
         self.failures.append(failure)
@@ -193,7 +194,7 @@ def finish(aliases: list[Job], config: RunConfig, result: BatchResult) -> None:
     note_paths(config.store, [job for job in aliases if job.analysis_id in analysed])
     record_failures(config.store, result.failures)
     touched = sorted({a.video_id for a in result.analysed + result.skipped})
-    result.report = build_reports(config.store, config.reports, touched)
+    result.report, result.pages_left = build_reports(config.store, config.reports, touched)
     publish_artifacts(config.store, sorted(analysed), len(result.skipped), result.failures, result.report)
 
 

@@ -2,43 +2,73 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from laughtrack.store import Store
-from reports import Report, collection_report, video_report
+
+PAGES_PER_WORKER = 8      # below this many pages a second process costs more than it saves
 
 
 @dataclass(frozen=True)
 class WrittenReports:
-    """Where the pages went."""
+    """Where the pages went, and how many of the asked-for pages were left for `laughtrack report`."""
 
     index: Path
     videos: dict[tuple[str, int], Path]   # (video_id, stream_index) → report.html
+    left: int = 0
 
 
 def video_dir_name(video_id: str, stream_index: int) -> str:
     return f"{video_id}-a{stream_index}"
 
 
-def write_reports(store: Store, out: Path, video_ids: list[str] | None = None) -> WrittenReports:
-    """Per-video pages for `video_ids` (default: all) and the collection index, with their PNGs."""
+def write_reports(store: Store, out: Path, video_ids: list[str] | None = None, most_pages: int | None = None,
+                  workers: int = 1) -> WrittenReports:
+    """Per-video pages for `video_ids` (default: all; at most `most_pages`, the most engaging first)
+    and the collection index, with their PNGs; pages are drawn in up to `workers` processes. The
+    index links every page that exists in `out`."""
     out = Path(out)
-    pages = {}
-    for target in store.report_targets(video_ids):
-        key = (target["video_id"], target["stream_index"])
-        folder = out / "videos" / video_dir_name(*key)
-        report = video_report(store.video_report_data(target["analysis_id"]), back="../../index.html")
-        pages[key] = _write(report, folder, "report.html")
+    targets = store.report_targets(video_ids)
+    chosen = _most_engaging(store, targets, most_pages)
+    jobs = [((t["video_id"], t["stream_index"]), store.video_report_data(t["analysis_id"]),
+             out / "videos" / video_dir_name(t["video_id"], t["stream_index"])) for t in chosen]
+    pages = dict(zip([key for key, _, _ in jobs], _render_pages([(d, f) for _, d, f in jobs], workers)))
     links = {(t["video_id"], t["stream_index"]): f"videos/{video_dir_name(t['video_id'], t['stream_index'])}/report.html"
              for t in store.report_targets()}
+    links = {key: href for key, href in links.items() if (out / href).is_file()}
+    from reports import collection_report
     index = _write(collection_report(store.collection_report_data(), links), out, "index.html",
                    image_dir=out / "index-charts")
-    return WrittenReports(index, pages)
+    return WrittenReports(index, pages, len(targets) - len(chosen))
 
 
-def _write(report: Report, folder: Path, name: str, image_dir: Path | None = None) -> Path:
+def _most_engaging(store: Store, targets: list[dict], most: int | None) -> list[dict]:
+    if most is None or len(targets) <= most:
+        return targets
+    scores = {r["analysis_id"]: r["engagement_score"] or 0.0 for r in store.engagement([t["analysis_id"] for t in targets])}
+    return sorted(targets, key=lambda t: -scores.get(t["analysis_id"], 0.0))[:most]
+
+
+def _render_pages(jobs: list[tuple[dict, Path]], workers: int) -> list[Path]:
+    workers = max(1, min(workers, len(jobs) // PAGES_PER_WORKER))
+    if workers == 1:
+        return [write_video_page(data, folder) for data, folder in jobs]
+    # spawn: the caller may be a threaded Prefect worker, where fork can deadlock
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(write_video_page, *zip(*jobs), chunksize=4))
+
+
+def write_video_page(data: dict, folder: Path) -> Path:
+    """One video stream's page and its PNGs in `folder` (a worker process may run this)."""
+    from reports import video_report
+    return _write(video_report(data, back="../../index.html"), folder, "report.html")
+
+
+def _write(report, folder: Path, name: str, image_dir: Path | None = None) -> Path:
     """Write page and PNGs; the page is replaced atomically so a reader never sees half of it."""
     folder.mkdir(parents=True, exist_ok=True)
     image_dir = image_dir or folder

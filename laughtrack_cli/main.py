@@ -148,7 +148,7 @@ def report(out: Path = typer.Option(..., "--out", help="Folder for index.html an
     t0 = time.perf_counter()
     try:
         written = write_reports(open_store(_config(db=db, lake_data=lake_data).store), out,
-                                list(video) if video else None)
+                                list(video) if video else None, workers=os.cpu_count() or 1)
     except LaughtrackError as exc:
         _fail(str(exc))
     for (vid, stream_index), page in written.videos.items():

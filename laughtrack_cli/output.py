@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -76,6 +77,9 @@ def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> Non
                   highlight=False)
     if result.report:
         console.print(f"report: {result.report}", highlight=False, soft_wrap=True)
+    if result.pages_left:
+        console.print(f"{result.pages_left} more video page(s) than one run draws: `laughtrack report --out "
+                      f"{Path(result.report).parent}` writes them all", highlight=False, soft_wrap=True)
     for f in result.failures:
         error(f.message)
 

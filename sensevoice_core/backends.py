@@ -57,7 +57,7 @@ class OrtRunner:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        self.path = path
+        self.path, self.threads = path, threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, feats: list[np.ndarray], queries: tuple[int, int, int, int]) -> Encoded:

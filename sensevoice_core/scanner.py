@@ -203,6 +203,12 @@ def _batches(audios, options: ScanOptions, share: bool, stride_s: float) -> Iter
         yield batch
 
 
+def count_work(feats: list[np.ndarray]) -> None:
+    """Model passes (one per window or chunk) and frames (query frames included) for the benchmarks."""
+    CLOCK.count("model passes", len(feats))
+    CLOCK.count("model frames", sum(len(f) + QUERY_FRAMES for f in feats))
+
+
 def _features(model: SenseVoice, batch) -> list[np.ndarray]:
     with CLOCK("features"):
         return features(model, [samples for _, _, samples in batch])
@@ -268,6 +274,7 @@ def _run_batch(model: SenseVoice, batch, feats: list[np.ndarray], options: ScanO
                outs: list[_Collector]) -> dict[str, np.ndarray]:
     """Run one batch into the collectors; returns each family's probabilities in batch order."""
     order = sorted(range(len(batch)), key=lambda i: -len(feats[i]))  # length-sorted: least padding
+    count_work(feats)
     with CLOCK("model"):
         enc = model.runner([feats[i] for i in order],
                            (LANGUAGE_QUERY[options.language], 1, 2,

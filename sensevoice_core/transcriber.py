@@ -14,7 +14,7 @@ import numpy as np
 
 from sensevoice_core.model import SenseVoice
 from sensevoice_core.profile import CLOCK
-from sensevoice_core.scanner import LANGUAGE_QUERY, QUERY_FRAMES, SAMPLE_RATE, TEXTNORM_QUERY, features
+from sensevoice_core.scanner import LANGUAGE_QUERY, QUERY_FRAMES, SAMPLE_RATE, TEXTNORM_QUERY, count_work, features
 from sensevoice_core.tags import display_text, parse_rich
 
 MAX_CHUNK_S = 30.0
@@ -64,6 +64,7 @@ def transcribe(model: SenseVoice, chunks: Sequence[tuple[float, np.ndarray]], la
 def _transcribe_batch(model: SenseVoice, chunks, language: str, use_itn: bool) -> list[Transcript]:
     with CLOCK("features"):
         feats = features(model, [np.asarray(s, np.float32) for _, s in chunks])
+    count_work(feats)
     with CLOCK("model"):
         enc = model.runner(feats, (LANGUAGE_QUERY[language], 1, 2, TEXTNORM_QUERY["withitn" if use_itn else "woitn"]))
     frame_s = model.frontend.frame_shift * model.frontend.lfr_n / 1000

@@ -39,15 +39,11 @@ def store_analyses(db: StoreConfig, items: list[Extracted], scans: list[ScanResu
                    transcripts: list[list[Transcript]], minutes: list[Minutes]) -> list[bool | Exception]:
     """Write each analysis in a transaction of its own: True, False when it was already stored, or
     the exception that stream's write raised (the others are written all the same)."""
-    store, out = open_store(db), []
-    for item, scan, found, said, mins in zip(items, scans, events, transcripts, minutes):
+    for item in items:
         progress.report(item.job.path, Stage.STORE)
-        try:
-            out.append(store.write_analysis(AnalysisRows.build(item.job, item.duration_ms / 1000, scan, found,
-                                                               said, *mins)))
-        except Exception as exc:  # noqa: BLE001 — that stream's failures row
-            out.append(exc)
-    return out
+    rows = [AnalysisRows.build(item.job, item.duration_ms / 1000, scan, found, said, *mins)
+            for item, scan, found, said, mins in zip(items, scans, events, transcripts, minutes)]
+    return open_store(db).write_analyses(rows)
 
 
 @task(name="note-paths", cache_policy=NO_CACHE)

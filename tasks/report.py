@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import task
@@ -13,13 +14,19 @@ from laughtrack.reporting import write_reports
 from laughtrack.store import StoreConfig, open_store
 
 
+PAGES_PER_RUN = 50      # an analyze run draws the pages of its 50 most engaging videos; `laughtrack report` the rest
+
+
 @task(name="report", cache_policy=NO_CACHE)
-def build_reports(db: StoreConfig, out: str, video_ids: list[str] | None) -> str:
-    """Write the pages of `video_ids` (None: all) and the collection index; return the index path."""
+def build_reports(db: StoreConfig, out: str, video_ids: list[str] | None,
+                  most_pages: int | None = PAGES_PER_RUN) -> tuple[str, int]:
+    """Write the pages of `video_ids` (None: all; at most `most_pages`) and the collection index;
+    (the index path, how many pages were left for `laughtrack report`)."""
     store = open_store(db)
     if not store.exists() or not store.report_targets():
-        return ""
-    return str(write_reports(store, Path(out), video_ids).index.resolve())
+        return "", 0
+    written = write_reports(store, Path(out), video_ids, most_pages, workers=os.cpu_count() or 1)
+    return str(written.index.resolve()), written.left
 
 
 @task(name="artifacts", cache_policy=NO_CACHE)

@@ -203,3 +203,31 @@ def test_cli_analyze_exit_codes_and_messages(tmp_path, media_dir, cache_dir):
     assert usage.exit_code == 2 and "stream 'two'" in usage.output
     listing = runner.invoke(app, ["query", "--db", db, "--format", "json", "SELECT path FROM engagement"])
     assert listing.exit_code == 0 and json.loads(listing.output) == [{"path": str(good)}]
+
+
+@pytest.mark.timeout(600)
+def test_many_short_clips_share_task_runs_and_a_bad_one_fails_alone(tmp_path, cache_dir):
+    """40 clips of 3 s and one broken file: a handful of task runs per step, not one per clip."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.analyze import analyze_batch
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(40):
+        synth.render_to(synth.parse_timeline({"duration_s": 3.0, "seed": 500 + i, "segments": [
+            {"start_s": 0.2, "end_s": 2.8, "kind": "laughter" if i % 2 else "applause"}]}), clips / f"c{i:02d}.wav")
+    (clips / "broken.mp4").write_bytes(b"\x00" * 64)
+    state = analyze_batch(paths=[str(clips)], config=config(tmp_path / "r.duckdb", cache_dir), return_state=True)
+    result = state.result()
+    assert len(result.analysed) == 40
+    assert [os.path.basename(f.path) for f in result.failures] == ["broken.mp4"]
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    per_step = {}
+    for r in runs:
+        per_step[r.name.rsplit("-", 1)[0]] = per_step.get(r.name.rsplit("-", 1)[0], 0) + 1
+    assert per_step["scan"] == 1 and per_step["store"] == 1 and per_step["probe"] <= 4, per_step
+    assert sum(per_step.values()) <= 16, per_step
+    _, rows = open_store(tmp_path / "r.duckdb").query("SELECT count(*) FROM engagement")
+    assert rows == [(40,)]

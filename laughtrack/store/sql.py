@@ -147,16 +147,20 @@ class SqlStore:
         with _WRITE_LOCK:
             con = self._open_writer()
             try:
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    if video_id is not None:
-                        con.execute(SERIALIZE_SQL.format(lock=schema.lock_table(video_id)))
-                    result = work(con)
-                    con.execute("COMMIT")
-                    return result
-                except BaseException:
-                    _rollback(con)
-                    raise
+                return _transaction(con, work, video_id)
+            finally:
+                con.close()
+
+    def _write_each(self, works: list[tuple[Callable[[duckdb.DuckDBPyConnection], object], str | None]]) -> list:
+        """Each work in a transaction of its own (retried alone if it lost a race to commit), over one
+        connection: opening a database and closing it (a checkpoint) once, not once per analysis.
+        A work that fails gives its exception as its result; the others are written all the same."""
+        with _WRITE_LOCK:
+            con = self._open_writer()
+            try:
+                return [_or_error(lambda w=work, v=video_id: retry(
+                    lambda: _transaction(con, w, v), lambda e: isinstance(e, duckdb.TransactionException),
+                    wait_s=WRITE_RETRY_S, first_delay_s=0.01, max_delay_s=0.25)) for work, video_id in works]
             finally:
                 con.close()
 
@@ -172,6 +176,12 @@ class SqlStore:
     def write_analysis(self, rows: AnalysisRows) -> bool:
         """Write one analysis in one transaction; False (and no new rows) when it is already there."""
         return self._write(lambda con: _write_analysis(con, rows), rows.job.video.video_id)
+
+    def write_analyses(self, many: list[AnalysisRows]) -> list[bool | Exception]:
+        """`write_analysis` of each, one transaction each, over one connection; a failed write's
+        result is its exception."""
+        return self._write_each([(lambda con, r=rows: _write_analysis(con, r), rows.job.video.video_id)
+                                 for rows in many])
 
     def note_path(self, video: Video, path: str) -> None:
         """Record that a known video was seen under `path` (a renamed copy), no new analysis."""
@@ -304,6 +314,28 @@ def _write_analysis(con: duckdb.DuckDBPyConnection, rows: AnalysisRows) -> bool:
 def _add_video(con: duckdb.DuckDBPyConnection, video_row: pa.Table, video_id: str, path: str, at: datetime) -> None:
     _insert(con, "videos", video_row, only_new=True)
     _insert(con, "video_paths", path_row(video_id, path, at), only_new=True)
+
+
+def _transaction(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], object],
+                 video_id: str | None):
+    """`work` in one transaction, serialized with the other writers of `video_id` (None: no order)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if video_id is not None:
+            con.execute(SERIALIZE_SQL.format(lock=schema.lock_table(video_id)))
+        result = work(con)
+        con.execute("COMMIT")
+        return result
+    except BaseException:
+        _rollback(con)
+        raise
+
+
+def _or_error(step: Callable[[], object]):
+    try:
+        return step()
+    except Exception as exc:  # noqa: BLE001 — that analysis' failures row
+        return exc
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
