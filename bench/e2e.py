@@ -49,7 +49,7 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
     load_s = time.perf_counter() - t0
     auto.generate(input=[np.zeros(2 * SR, np.float32)], batch_size=4, language="auto", use_itn=True)
     stages: dict[str, float] = defaultdict(float)
-    work: dict[str, float] = defaultdict(float)
+    model_work: dict[str, float] = defaultdict(float)
     audio_s, minutes = 0.0, {}
     t_all = time.perf_counter()
     for video in videos:
@@ -61,8 +61,8 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
         audio_s += len(audio) / SR
         t = time.perf_counter()
         chunks = [audio[i:i + 15 * SR] for i in range(0, len(audio), 15 * SR)]
-        work["model passes"] += len(chunks)
-        work["model frames"] += sum(4 + -(-(1 + (len(c) - 400) // 160) // 6) for c in chunks)
+        model_work["model passes"] += len(chunks)
+        model_work["model frames"] += sum(4 + -(-(1 + (len(c) - 400) // 160) // 6) for c in chunks)
         out = auto.generate(input=chunks, batch_size=4, batch_size_s=60, merge_vad=True, merge_length_s=15,
                             language="auto", use_itn=True)
         stages["model"] += time.perf_counter() - t
@@ -79,7 +79,7 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
         stages["post"] += time.perf_counter() - t
     wall = time.perf_counter() - t_all
     return {"pipeline": "seed", "audio_s": audio_s, "wall_s": wall, "x_realtime": audio_s / wall,
-            "load_s": load_s, "stages": dict(stages), "peak_rss_mb": peak_rss_mb(), "work": dict(work),
+            "load_s": load_s, "stages": dict(stages), "peak_rss_mb": peak_rss_mb(), "work": dict(model_work),
             "threads": _torch_threads(), "ncpu": ncpu or 4,
             "backend": f"torch fp32, funasr generate, ncpu={ncpu or '4 (default)'}"}
 
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ncpu", type=int, help="seed: funasr's ncpu (default: funasr's own, 4)")
     ap.add_argument("--limit-s", type=float, help="seed: only the first seconds of each video")
     ap.add_argument("videos", nargs="*")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.pipeline == "seed":
         out = run_seed(args.model, args.videos, args.work, args.ncpu, args.limit_s)

@@ -208,3 +208,17 @@ def test_every_column_in_the_live_database_is_documented(analysed):
                if family[c["table_name"]] not in sections
                or f"| `{c['column_name']}` |" not in sections[family[c["table_name"]]]]
     assert missing == []
+
+
+def test_a_page_cap_draws_the_most_engaging_first_and_links_only_drawn_pages(analysed, tmp_path):
+    from laughtrack.reporting import write_reports
+    db, _, _, _ = analysed
+    store = open_store(db)
+    written = write_reports(store, tmp_path / "capped", most_pages=1)
+    assert len(written.videos) == 1 and written.left == 2
+    top = max(store.query("SELECT video_id, stream_index, engagement_score FROM engagement")[1], key=lambda r: r[2])
+    assert list(written.videos) == [(top[0], top[1])]
+    hrefs = re.findall(r'href="(videos/[^"]+)"', written.index.read_text())
+    assert hrefs == [f"videos/{video_dir_name(top[0], top[1])}/report.html"]
+    everything = write_reports(store, tmp_path / "all", workers=2)   # 3 pages: below PAGES_PER_WORKER, one process
+    assert len(everything.videos) == 3 and everything.left == 0
