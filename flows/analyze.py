@@ -155,29 +155,42 @@ def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, result: B
         events = detect_events.submit(scans, config.params)
         minutes = minute_density.submit(events, durations)
         chunks = speech_chunks.submit(events, durations)
-        transcripts = transcribe_speech.submit(ids, pcms, labels, chunks, engine, config.params)
+        transcripts = transcribe_speech.submit(ids, pcms, labels, chunks, engine, config.params, _state(pcms))
         stored.append((run_, scans, transcripts, store_analyses.submit(config.store, run_, scans, events,
                                                                        transcripts, minutes)))
     return stored
 
 
 def collect(stored: list, result: BatchResult) -> None:
-    """Wait for every run's store step; a failure names the stage it came from (the first of scan,
-    transcribe, store that failed). An analysis that another process stored first (the store said
-    so) counts as already analysed."""
+    """Wait for every run's store step; a failure names the stage it came from (scan, transcribe or
+    store: a whole run's, or one stream's). An analysis that another process stored first (the
+    store said so) counts as already analysed."""
     for run_, scans, transcripts, future in stored:
         outcomes = _outcome(future)
         if isinstance(outcomes, BaseException):
             stage, error = _first_failure((Stage.SCAN, scans), (Stage.TRANSCRIBE, transcripts), (Stage.STORE, future))
-            outcomes = [error] * len(run_)
+            outcomes, said = [error] * len(run_), [None] * len(run_)
         else:
-            stage = Stage.STORE
-        for item, outcome in zip(run_, outcomes):
+            stage, said = Stage.STORE, _outcome(transcripts)
+        for item, outcome, heard in zip(run_, outcomes, said):
             if isinstance(outcome, BaseException):
-                result.fail(Failure.of_job(item.job, stage, outcome))
+                result.fail(Failure.of_job(item.job, Stage.TRANSCRIBE if isinstance(heard, BaseException) else stage,
+                                           outcome))
                 continue
             (result.analysed if outcome else result.skipped).append(Outcome.of(item.job))
             progress.report(item.job.path, Stage.DONE if outcome else Stage.SKIPPED)
+
+
+def _state(paths: list[str]) -> list:
+    """(size, mtime) of each file, None where it is gone."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return out
 
 
 def _first_failure(*steps) -> tuple[Stage, BaseException]:

@@ -23,3 +23,12 @@ class StillWritingError(MediaError):
 
 class StoreError(LaughtrackError):
     """The results database cannot be opened, read or written."""
+
+
+def captured(step, *args):
+    """`step(*args)`, or the exception it raised: one item's failure becomes that item's result (and
+    its failures row) instead of stopping the others of its group."""
+    try:
+        return step(*args)
+    except Exception as exc:  # noqa: BLE001 — recorded with its type by the caller
+        return exc

@@ -93,7 +93,7 @@ def start(env: Mapping[str, str]) -> tuple[Local, int | None, float]:
     local.pid_file.write_text(str(proc.pid))
     while not healthy(local.api, timeout=1.0):
         if proc.poll() is not None or time.monotonic() - t0 > START_TIMEOUT_S:
-            _kill_group(proc.pid)
+            _kill(proc.pid)
             local.pid_file.unlink(missing_ok=True)
             raise LaughtrackError(f"the Prefect server did not start at {local.ui} within {START_TIMEOUT_S:.0f} s "
                                   f"(exit {proc.poll()}); its log: {local.home / LOG_FILE}\n{_tail(local.home / LOG_FILE)}")
@@ -102,14 +102,16 @@ def start(env: Mapping[str, str]) -> tuple[Local, int | None, float]:
 
 
 def stop(env: Mapping[str, str]) -> tuple[Local, int]:
-    """Stop the server `start` left running (SIGTERM to its process group, then SIGKILL). (local, pid)."""
+    """Stop the server `start` (or `prefect server start --background`) left running: SIGTERM, then
+    SIGKILL, to its process group when it leads one, else to the process. (local, pid)."""
     local = Local.from_env(env)
     pid = _pid(local)
     if pid is None:
         where = "a server answers there but" if healthy(local.api) else "nothing answers there and"
         raise LaughtrackError(f"no laughtrack-started Prefect server at {local.ui}: {where} {local.pid_file} "
-                              "does not exist (stop a server where it was started)")
-    _kill_group(pid)
+                              "names no running Prefect server (stop a server where it was started)")
+    if not _kill(pid):
+        raise LaughtrackError(f"the Prefect server at {local.ui} (pid {pid}) did not stop; {local.pid_file} is kept")
     local.pid_file.unlink(missing_ok=True)
     return local, pid
 
@@ -121,28 +123,49 @@ def status(env: Mapping[str, str]) -> tuple[Local, bool, int | None]:
 
 
 def _pid(local: Local) -> int | None:
+    """The pid in the pid file, if that process is alive and is a Prefect server (a stale file's pid
+    may belong to anything by now)."""
     try:
         pid = int(local.pid_file.read_text().strip())
         os.kill(pid, 0)
-        return pid
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") if Path("/proc").is_dir() else b""
     except (OSError, ValueError):
         return None
+    return pid if not command or (b"prefect" in command and b"server" in command) or b"uvicorn" in command else None
 
 
-def _kill_group(pid: int) -> None:
+def _kill(pid: int) -> bool:
+    """SIGTERM then SIGKILL to the group `pid` leads (or to `pid` alone); True once it is gone."""
+    group = _leads_group(pid)
     for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
         try:
-            os.killpg(pid, sig)
+            os.killpg(pid, sig) if group else os.kill(pid, sig)
         except ProcessLookupError:
-            return
+            return True
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
             _reap(pid)
+            if not _alive(pid, group):
+                return True
             time.sleep(0.1)
+    return not _alive(pid, group)
+
+
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except OSError:
+        return False
+
+
+def _alive(pid: int, group: bool) -> bool:
+    try:
+        os.killpg(pid, 0) if group else os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def _reap(pid: int) -> None:

@@ -76,6 +76,13 @@ def export_path(model_dir: Path, model_sha256: str, cache_dir: Path) -> Path:
     """Where the int8 export of this model lives: keyed by the model's sha256, its config.yaml
     (a dir without manifest is identified by model.pt alone), the exporter and onnxruntime."""
     config = hashlib.sha256((Path(model_dir) / "config.yaml").read_bytes()).hexdigest()
-    key = hashlib.sha256(f"{model_sha256}|{config}|{EXPORT_VERSION}|{metadata.version('torch')}|"
-                         f"{metadata.version('onnxruntime')}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{model_sha256}|{config}|{EXPORT_VERSION}|{_version('torch')}|"
+                         f"{_version('onnxruntime')}".encode()).hexdigest()[:24]
     return Path(cache_dir) / key / EXPORT_NAME
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"

@@ -2,7 +2,9 @@
 
 `Frontend` computes funasr's WavFrontend features (kaldi fbank → low frame rate stacking → CMVN)
 with kaldi-native-fbank (the fbank funasr itself calls when torchaudio is absent) and numpy;
-tests/test_frontend.py checks it against funasr's WavFrontend bit for bit. `Tokenizer` is the
+tests/test_frontend.py checks it against funasr's WavFrontend bit for bit (funasr uses
+kaldi-native-fbank too when torchaudio is absent, as in laughtrack's environment; with torchaudio it
+differs in the last float bits). Dither is always 0 (reproducible features). `Tokenizer` is the
 model's sentencepiece model. Both load in milliseconds: `import funasr` takes ~15 s.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 UPSCALE = 1 << 15        # funasr scales [-1, 1] samples to 16-bit range before the fbank
+SUPPORTED = {"snip_edges": True, "upsacle_samples": True, "filter_length_min": -1, "filter_length_max": -1}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class Frontend:
     @classmethod
     def from_model_dir(cls, model_dir: Path, config: dict) -> Frontend:
         conf = config.get("frontend_conf") or {}
+        for key, value in SUPPORTED.items():
+            if key in conf and conf[key] != value:
+                raise ValueError(f"'{Path(model_dir) / 'config.yaml'}': frontend_conf {key}={conf[key]!r} is not "
+                                 f"supported (laughtrack computes features as funasr does with {key}={value!r})")
         shift, rescale = load_cmvn(Path(model_dir) / _meta_file(model_dir, "frontend_conf", "cmvn_file", "am.mvn"))
         keys = ("fs", "n_mels", "frame_length", "frame_shift", "lfr_m", "lfr_n", "window")
         return cls(shift=shift, rescale=rescale, **{k: conf[k] for k in keys if k in conf})

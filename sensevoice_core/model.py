@@ -40,7 +40,7 @@ _HUBS = {"FunAudioLLM/": ("hf", "huggingface.co"), "": ("ms", "www.modelscope.cn
 BACKENDS = ("auto", "torch", "onnx-int8")
 _REQUIRED_FILES = ("config.yaml", "model.pt", "am.mvn", "configuration.json")
 IDENTITY_CACHE = "model-identity.json"   # in the cache dir: model dir → (file stats, sha256)
-_NVIDIA = ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version")
+_NVIDIA = ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg")   # dxg: WSL2
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +76,10 @@ class SenseVoice:
         return self.runner.name
 
 
-def cuda_available() -> bool:
-    """Whether torch sees CUDA; on Linux without an NVIDIA device node, False without importing torch."""
-    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _NVIDIA):
+def cuda_available(probe_only: bool = True) -> bool:
+    """Whether torch sees CUDA. For `auto` (probe_only) on Linux without an NVIDIA (or WSL2) device
+    node: False without importing torch; an explicit `cuda` always asks torch."""
+    if probe_only and sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _NVIDIA):
         return False
     import torch
     return torch.cuda.is_available()
@@ -89,7 +90,7 @@ def resolve_device(device: str = "auto") -> str:
     device = str(device)
     if device == "auto":
         return "cuda" if cuda_available() else "cpu"
-    if device.startswith("cuda") and not cuda_available():
+    if device.startswith("cuda") and not cuda_available(probe_only=False):
         raise ModelUnavailableError(f"device {device!r} asked for but torch sees no CUDA; use --device cpu or auto")
     return device
 
@@ -137,7 +138,7 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
     n_threads = threads or cpu_threads()
     config = _read_config(model_dir)
     tokenizer = Tokenizer(tokenizer_file(model_dir, config))
-    parts = dict(frontend=Frontend.from_model_dir(model_dir, config), tokenizer=tokenizer,
+    parts = dict(frontend=_frontend(model_dir, config), tokenizer=tokenizer,
                  families=tag_families(tokenizer), blank_id=int((config.get("model_conf") or {}).get("blank_id", 0)),
                  textnorm_ids={n: _piece_id(tokenizer, tag(n)) for n in ("withitn", "woitn")},
                  vocab_size=tokenizer.get_vocab_size(), device=dev, source=str(source), model_dir=model_dir,
@@ -154,6 +155,13 @@ def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
     module.to(device=dev, dtype=dtype).eval()
     return SenseVoice(**parts, dtype=str(dtype).removeprefix("torch."), runner=TorchRunner(module, dev, dtype),
                       module=module, funasr_kwargs=kwargs, load_s=time.perf_counter() - t0)
+
+
+def _frontend(model_dir: Path, config: dict) -> Frontend:
+    try:
+        return Frontend.from_model_dir(model_dir, config)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(str(exc)) from None
 
 
 def _read_config(model_dir: Path) -> dict:

@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from laughtrack import density, events as events_mod, progress
 from laughtrack.analysis import AnalysisParams
+from laughtrack.errors import captured
 from laughtrack.events import Event
 from laughtrack.records import Extracted, Failure, Job, MinuteLabel, MinuteRow, Stage
 from laughtrack.store import AnalysisRows, StoreConfig, open_store
@@ -36,14 +37,18 @@ def minute_density(events: list[list[Event]], durations_ms: list[int]) -> list[M
 
 @task(name="store", cache_policy=NO_CACHE)
 def store_analyses(db: StoreConfig, items: list[Extracted], scans: list[ScanResult], events: list[list[Event]],
-                   transcripts: list[list[Transcript]], minutes: list[Minutes]) -> list[bool | Exception]:
+                   transcripts: list, minutes: list[Minutes]) -> list[bool | Exception]:
     """Write each analysis in a transaction of its own: True, False when it was already stored, or
-    the exception that stream's write raised (the others are written all the same)."""
-    for item in items:
+    the exception of that stream (its transcription's, or its write's); the others are written all
+    the same."""
+    built: list = []
+    for item, scan, found, said, mins in zip(items, scans, events, transcripts, minutes):
         progress.report(item.job.path, Stage.STORE)
-    rows = [AnalysisRows.build(item.job, item.duration_ms / 1000, scan, found, said, *mins)
-            for item, scan, found, said, mins in zip(items, scans, events, transcripts, minutes)]
-    return open_store(db).write_analyses(rows)
+        built.append(said if isinstance(said, Exception) else
+                     captured(AnalysisRows.build, item.job, item.duration_ms / 1000, scan, found, said, *mins))
+    rows = [b for b in built if not isinstance(b, Exception)]
+    written = iter(open_store(db).write_analyses(rows) if rows else [])
+    return [b if isinstance(b, Exception) else next(written) for b in built]
 
 
 @task(name="note-paths", cache_policy=NO_CACHE)

@@ -9,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from laughtrack import media, progress
+from laughtrack.errors import captured
 from laughtrack.records import Probed, Stage
 
 
@@ -16,7 +17,7 @@ from laughtrack.records import Probed, Stage
 def probe_files(paths: list[str]) -> list[Probed | Exception]:
     """Hash each file's bytes and list its audio streams (a MediaError for anything unreadable, or a
     file still being written)."""
-    return [_each(_probe, path) for path in paths]
+    return [captured(_probe, path) for path in paths]
 
 
 def _probe(path: str) -> Probed:
@@ -28,7 +29,7 @@ def _probe(path: str) -> Probed:
 @task(name="extract", retries=0, cache_policy=NO_CACHE)
 def extract_streams(streams: list[tuple[Probed, int]], cache_dir: str) -> list[str | Exception]:
     """PCM of each (file, stream), cached by content hash: a second run (or a renamed copy) skips ffmpeg."""
-    return [_each(_extract, probed, index, cache_dir) for probed, index in streams]
+    return [captured(_extract, probed, index, cache_dir) for probed, index in streams]
 
 
 def _extract(probed: Probed, stream_index: int, cache_dir: str) -> str:
@@ -38,11 +39,3 @@ def _extract(probed: Probed, stream_index: int, cache_dir: str) -> str:
         out.parent.mkdir(parents=True, exist_ok=True)
         media.extract_pcm(Path(probed.path), stream_index, out, expect=probed.state)
     return str(out)
-
-
-def _each(step, *args):
-    """The step's value, or the exception it raised (recorded as that file's failures row)."""
-    try:
-        return step(*args)
-    except Exception as exc:  # noqa: BLE001 — one file's failure never stops the batch
-        return exc

@@ -112,12 +112,16 @@ _TRANSCRIBE_CACHE = Inputs(exclude=["pcm_paths", "labels", "engine"]) + TASK_SOU
 
 @task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
 def transcribe_speech(analysis_ids: list[str], pcm_paths: list[str], labels: list[str],
-                      chunks_ms: list[list[tuple[int, int]]], engine: Engine, params: AnalysisParams):
-    """Transcripts of each stream's speech chunks (empty where there is no speech). The chunks of
-    several streams share model batches where the backend is batch-invariant (torch); on onnx-int8
-    each stream's chunks are batched alone, so its text never depends on the other files."""
+                      chunks_ms: list[list[tuple[int, int]]], engine: Engine, params: AnalysisParams,
+                      pcm_state: list | None = None):
+    """Transcripts of each stream's speech chunks (empty where there is no speech), or the exception
+    that stream's audio raised. The chunks of several streams share model batches where the backend
+    is batch-invariant (torch); on onnx-int8 each stream's chunks are batched alone, so its text never
+    depends on the other files, and a failure is that stream's alone. `pcm_state` (each PCM file's
+    size and mtime) is only in the cache key: a result with a failure is not reused once the audio
+    was extracted again."""
     work = [(k, a, b) for k, chunks in enumerate(chunks_ms) for a, b in chunks] if params.transcribe else []
-    out: list[list] = [[] for _ in analysis_ids]
+    out: list = [[] for _ in analysis_ids]
     if not work:
         return out
     for k in dict.fromkeys(k for k, _, _ in work):
@@ -127,12 +131,25 @@ def transcribe_speech(analysis_ids: list[str], pcm_paths: list[str], labels: lis
         _count_call()
         shared = getattr(model.runner, "batch_invariant", True)
         for group in _transcribe_groups(work, engine.transcribe_batch * 4, shared):
-            pieces = [(a / 1000, media.pcm_slice(Path(pcm_paths[k]), a, b)) for k, a, b in group]
-            said = transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
-                              batch_size=engine.transcribe_batch)
-            for (k, _, _), transcript in zip(group, said):
-                out[k].append(transcript)
+            _transcribe_group(model, group, pcm_paths, engine, params, out)
         return out
+
+
+def _transcribe_group(model: SenseVoice, group: list[tuple[int, int, int]], pcm_paths: list[str], engine: Engine,
+                      params: AnalysisParams, out: list) -> None:
+    """Append each chunk's transcript to its stream's list in `out`; on an error, the streams of the
+    group get the exception instead (a stream that already failed stays failed)."""
+    group = [(k, a, b) for k, a, b in group if not isinstance(out[k], Exception)]
+    try:
+        pieces = [(a / 1000, media.pcm_slice(Path(pcm_paths[k]), a, b)) for k, a, b in group]
+        said = transcribe(model, pieces, language=params.language, use_itn=params.use_itn,
+                          batch_size=engine.transcribe_batch)
+    except Exception as exc:  # noqa: BLE001 — those streams' failures rows
+        for k, _, _ in group:
+            out[k] = exc
+        return
+    for (k, _, _), transcript in zip(group, said):
+        out[k].append(transcript)
 
 
 def _transcribe_groups(work: list[tuple[int, int, int]], most: int, shared: bool):

@@ -71,16 +71,25 @@ def test_with_the_export_cached_a_load_imports_neither_funasr_nor_torch(tmp_path
     first, second = run(), run()
     assert first["torch"] and first["funasr"]          # the first load exports through funasr + torch
     assert not second["torch"] and not second["funasr"]
-    assert first == {**second, "torch": True, "funasr": True}   # the same answer either way
+    assert first == {**second, "torch": True, "funasr": True}   # the same answer (same export, same features)
 
 
-def test_the_lean_load_scans_as_the_funasr_built_one(sv, cache_dir):
-    """`sv` may have exported (funasr) or not; a second load in this process reads the cache only."""
+def test_a_second_load_reads_the_cached_export_and_builds_no_module(sv, cache_dir):
     again = load_model("fixture", device="cpu", cache_dir=cache_dir)
-    assert again.module is None and again.runner.path == sv.runner.path
-    audio = (np.random.default_rng(1).standard_normal(48_000) * 0.1).astype(np.float32)
-    from sensevoice_core import scan
-    a, b = scan(sv, audio), scan(again, audio)
-    for family in a.probs:
-        assert np.array_equal(a.probs[family], b.probs[family])
-    assert a.text == b.text
+    assert again.module is None and again.funasr_kwargs == {} and again.runner.path == sv.runner.path
+
+
+def test_a_frontend_funasr_would_compute_differently_is_refused(tmp_path):
+    import shutil
+
+    import yaml
+
+    from sensevoice_core import ModelUnavailableError
+    d = tmp_path / "model"
+    shutil.copytree(FIXTURE_DIR, d)
+    (d / "manifest.sha256").unlink()
+    config = yaml.safe_load((d / "config.yaml").read_text())
+    config["frontend_conf"]["snip_edges"] = False
+    (d / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ModelUnavailableError, match="snip_edges"):
+        load_model(d, device="cpu", cache_dir=tmp_path / "cache")

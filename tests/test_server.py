@@ -68,3 +68,18 @@ def test_start_then_analyze_reuses_the_server_and_the_run_shows_in_it(tmp_path):
     status = laughtrack(env, "server", "status")
     assert status.returncode == 1 and "not running" in status.stdout
     assert laughtrack(env, "server", "stop").returncode == 1
+
+
+def test_a_stale_pid_file_naming_another_process_is_not_killed(tmp_path):
+    import os
+    import signal
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / "server.pid").write_text(str(other.pid))
+        env = {"PREFECT_HOME": str(tmp_path), "PREFECT_SERVER_API_PORT": str(free_port())}
+        with pytest.raises(Exception, match="names no running Prefect server"):
+            server.stop(env)
+        assert other.poll() is None and (tmp_path / "server.pid").is_file()
+    finally:
+        os.killpg(other.pid, signal.SIGKILL)
+        other.wait()

@@ -69,3 +69,20 @@ def test_results_keep_input_order_across_length_sorted_batches(sv, speech):
 def test_chunks_over_30_s_are_refused(sv):
     with pytest.raises(ValueError, match="30 s"):
         transcribe(sv, [(0.0, np.zeros(31 * SR, np.float32))])
+
+
+def test_in_a_group_a_stream_whose_audio_is_gone_fails_alone(sv, speech, tmp_path):
+    """tasks.model: the transcribe step of a run of streams gives that stream its exception."""
+    from types import SimpleNamespace
+
+    from laughtrack.analysis import AnalysisParams
+    from tasks.model import _transcribe_group
+    audio = speech if isinstance(speech, np.ndarray) else speech[0]
+    pcm = tmp_path / "a.s16"
+    pcm.write_bytes((np.clip(audio[: 3 * SR], -1, 1) * 32767).astype("<i2").tobytes())
+    out = [[], []]
+    engine, params = SimpleNamespace(transcribe_batch=8), AnalysisParams()
+    for group in ([(0, 0, 2000)], [(1, 0, 2000)], [(1, 2000, 3000)]):
+        _transcribe_group(sv, group, [str(pcm), str(tmp_path / "gone.s16")], engine, params, out)
+    assert len(out[0]) == 1 and out[0][0].end_s == 2.0
+    assert isinstance(out[1], OSError)

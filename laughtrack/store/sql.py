@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from laughtrack import faults
-from laughtrack.errors import StoreError
+from laughtrack.errors import StoreError, captured
 from laughtrack.records import Failure, Video
 from laughtrack.store import schema
 from laughtrack.store.retry import retry
@@ -158,7 +158,7 @@ class SqlStore:
         with _WRITE_LOCK:
             con = self._open_writer()
             try:
-                return [_or_error(lambda w=work, v=video_id: retry(
+                return [captured(lambda w=work, v=video_id: retry(
                     lambda: _transaction(con, w, v), lambda e: isinstance(e, duckdb.TransactionException),
                     wait_s=WRITE_RETRY_S, first_delay_s=0.01, max_delay_s=0.25)) for work, video_id in works]
             finally:
@@ -329,13 +329,6 @@ def _transaction(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPy
     except BaseException:
         _rollback(con)
         raise
-
-
-def _or_error(step: Callable[[], object]):
-    try:
-        return step()
-    except Exception as exc:  # noqa: BLE001 — that analysis' failures row
-        return exc
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
