@@ -124,14 +124,19 @@ def status(env: Mapping[str, str]) -> tuple[Local, bool, int | None]:
 
 def _pid(local: Local) -> int | None:
     """The pid in the pid file, if that process is alive and is a Prefect server (a stale file's pid
-    may belong to anything by now)."""
+    may belong to anything by now). Without /proc the pid file is trusted."""
     try:
         pid = int(local.pid_file.read_text().strip())
         os.kill(pid, 0)
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") if Path("/proc").is_dir() else b""
     except (OSError, ValueError):
         return None
-    return pid if not command or (b"prefect" in command and b"server" in command) or b"uvicorn" in command else None
+    if not Path("/proc/self").exists():
+        return pid
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return None
+    return pid if (b"prefect" in command and b"server" in command) or b"uvicorn" in command else None
 
 
 def _kill(pid: int) -> bool:

@@ -73,8 +73,11 @@ def test_start_then_analyze_reuses_the_server_and_the_run_shows_in_it(tmp_path):
 def test_a_stale_pid_file_naming_another_process_is_not_killed(tmp_path):
     import os
     import signal
+    from pathlib import Path
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
+        wait_for(lambda: b"sleep" in Path(f"/proc/{other.pid}/cmdline").read_bytes(), 10, step=0.05,
+                 what="sleep to start")
         (tmp_path / "server.pid").write_text(str(other.pid))
         env = {"PREFECT_HOME": str(tmp_path), "PREFECT_SERVER_API_PORT": str(free_port())}
         with pytest.raises(Exception, match="names no running Prefect server"):
