@@ -32,13 +32,14 @@ def write_reports(store: Store, out: Path, video_ids: list[str] | None = None, m
     and the collection index, with their PNGs; pages are drawn in up to `workers` processes. The
     index links every page that exists in `out`."""
     out = Path(out)
-    targets = store.report_targets(video_ids)
+    every = store.report_targets()
+    targets = every if video_ids is None else store.report_targets(video_ids)
     chosen = _most_engaging(store, targets, most_pages)
-    jobs = [((t["video_id"], t["stream_index"]), store.video_report_data(t["analysis_id"]),
-             out / "videos" / video_dir_name(t["video_id"], t["stream_index"])) for t in chosen]
-    pages = dict(zip([key for key, _, _ in jobs], _render_pages([(d, f) for _, d, f in jobs], workers)))
+    folders = [out / "videos" / video_dir_name(t["video_id"], t["stream_index"]) for t in chosen]
+    written = _render_pages(store, [t["analysis_id"] for t in chosen], folders, workers)
+    pages = {(t["video_id"], t["stream_index"]): page for t, page in zip(chosen, written)}
     links = {(t["video_id"], t["stream_index"]): f"videos/{video_dir_name(t['video_id'], t['stream_index'])}/report.html"
-             for t in store.report_targets()}
+             for t in every}
     links = {key: href for key, href in links.items() if (out / href).is_file()}
     from reports import collection_report
     index = _write(collection_report(store.collection_report_data(), links), out, "index.html",
@@ -53,13 +54,16 @@ def _most_engaging(store: Store, targets: list[dict], most: int | None) -> list[
     return sorted(targets, key=lambda t: -scores.get(t["analysis_id"], 0.0))[:most]
 
 
-def _render_pages(jobs: list[tuple[dict, Path]], workers: int) -> list[Path]:
-    workers = max(1, min(workers, len(jobs) // PAGES_PER_WORKER))
+def _render_pages(store: Store, analysis_ids: list[str], folders: list[Path], workers: int) -> list[Path]:
+    """Each analysis' page in its folder; one at a time (its data read just before), or in worker
+    processes when there are enough pages to pay for starting them."""
+    workers = max(1, min(workers, len(analysis_ids) // PAGES_PER_WORKER))
     if workers == 1:
-        return [write_video_page(data, folder) for data, folder in jobs]
+        return [write_video_page(store.video_report_data(a), f) for a, f in zip(analysis_ids, folders)]
     # spawn: the caller may be a threaded Prefect worker, where fork can deadlock
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(write_video_page, *zip(*jobs), chunksize=4))
+        return list(pool.map(write_video_page, [store.video_report_data(a) for a in analysis_ids], folders,
+                             chunksize=4))
 
 
 def write_video_page(data: dict, folder: Path) -> Path:
