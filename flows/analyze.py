@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from laughtrack import paths, plan, progress
+from laughtrack import media, paths, plan, progress
 from laughtrack.config import Engine, RunConfig
 from laughtrack.errors import LaughtrackError
 from laughtrack.records import Extracted, Failure, Job, Outcome, Stage
@@ -44,10 +44,12 @@ class BatchResult:
     failures: list[Failure] = field(default_factory=list)
     report: str = ""                                         # the collection report's index.html
     pages_left: int = 0                                      # video pages left for `laughtrack report`
+    notes: list[str] = field(default_factory=list)           # one-line remarks (a late-starting stream, …)
+    problems: list[str] = field(default_factory=list)        # one-line faults after the analyses (the report)
 
     def fail(self, failure: Failure) -> None:
         self.failures.append(failure)
-        progress.report(failure.path, Stage.FAILED)
+        progress.report(failure.path, Stage.FAILED if failure.recorded else Stage.STOPPED)
 
 
 @flow(name="analyze-batch", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
@@ -98,9 +100,14 @@ def probe(files: list[str], config: RunConfig, engine: Engine, result: BatchResu
             result.fail(Failure.of(path, Stage.PROBE, probed))
             continue
         try:
-            jobs += plan.jobs(probed, config.stream, key, config.model, engine.label)
+            chosen = plan.jobs(probed, config.stream, key, config.model, engine.label)
         except LaughtrackError as exc:
             result.fail(Failure.of(path, Stage.PROBE, exc, probed.sha256))
+            continue
+        jobs += chosen
+        result.notes += [f"'{path}': audio stream {j.stream_index} starts at {j.audio.start_s:.1f} s into the "
+                         "video; it is padded with silence, so every time is the video's" for j in chosen
+                         if j.audio.start_s > media.LATE_START_S]
     return jobs
 
 
@@ -111,7 +118,7 @@ def skip_done(jobs: list[Job], store: Store, result: BatchResult) -> tuple[list[
     for job in jobs:
         if job.analysis_id in done or job.analysis_id in seen:
             if job.analysis_id in done:
-                store.note_path(job.video, job.path)
+                store.note_path(job.video, job.path, job.stream_index)
             else:
                 aliases.append(job)
             result.skipped.append(Outcome.of(job))
@@ -156,19 +163,23 @@ def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, result: B
         minutes = minute_density.submit(events, durations)
         chunks = speech_chunks.submit(events, durations)
         transcripts = transcribe_speech.submit(ids, pcms, labels, chunks, engine, config.params, _state(pcms))
-        stored.append((run_, scans, transcripts, store_analyses.submit(config.store, run_, scans, events,
-                                                                       transcripts, minutes)))
+        written = store_analyses.submit(config.store, run_, scans, events, transcripts, minutes)
+        steps = ((Stage.SCAN, scans), (Stage.EVENTS, events), (Stage.EVENTS, minutes), (Stage.EVENTS, chunks),
+                 (Stage.TRANSCRIBE, transcripts), (Stage.STORE, written))
+        stored.append((run_, steps))
     return stored
 
 
 def collect(stored: list, result: BatchResult) -> None:
-    """Wait for every run's store step; a failure names the stage it came from (scan, transcribe or
-    store: a whole run's, or one stream's). An analysis that another process stored first (the
+    """Wait for every run's store step; a failure names the step it came from (the first failed
+    step of the run in the DAG's order: a step never run because its input failed is not the cause;
+    or one stream's transcription or write). An analysis that another process stored first (the
     store said so) counts as already analysed."""
-    for run_, scans, transcripts, future in stored:
-        outcomes = _outcome(future)
+    for run_, steps in stored:
+        transcripts, written = steps[-2][1], steps[-1][1]
+        outcomes = _outcome(written)
         if isinstance(outcomes, BaseException):
-            stage, error = _first_failure((Stage.SCAN, scans), (Stage.TRANSCRIBE, transcripts), (Stage.STORE, future))
+            stage, error = _first_failure(steps)
             outcomes, said = [error] * len(run_), [None] * len(run_)
         else:
             stage, said = Stage.STORE, _outcome(transcripts)
@@ -178,7 +189,6 @@ def collect(stored: list, result: BatchResult) -> None:
                                            outcome))
                 continue
             (result.analysed if outcome else result.skipped).append(Outcome.of(item.job))
-            progress.report(item.job.path, Stage.DONE if outcome else Stage.SKIPPED)
 
 
 def _state(paths: list[str]) -> list:
@@ -193,21 +203,29 @@ def _state(paths: list[str]) -> list:
     return out
 
 
-def _first_failure(*steps) -> tuple[Stage, BaseException]:
+def _first_failure(steps) -> tuple[Stage, BaseException]:
+    """The first step (in the DAG's order) that failed on its own, with its exception."""
+    found = []
     for stage, future in steps:
         value = _outcome(future)
         if isinstance(value, BaseException):
-            return stage, value
-    raise AssertionError("a failed store step without an exception")
+            found.append((stage, value))
+    real = [f for f in found if type(f[1]).__name__ != "UnfinishedRun"]   # not run: an input had failed
+    return (real or found)[0]
 
 
 def finish(aliases: list[Job], config: RunConfig, result: BatchResult) -> None:
-    """─► report: the other names of what was analysed, the failures, the pages and the artifacts."""
+    """─► report: the other names of what was analysed, the failures, the pages and the artifacts.
+    The analyses are stored by now: a fault here (a full report folder) is one line in `problems`."""
     analysed = {a.analysis_id for a in result.analysed}
     note_paths(config.store, [job for job in aliases if job.analysis_id in analysed])
     record_failures(config.store, result.failures)
     touched = sorted({a.video_id for a in result.analysed + result.skipped})
-    result.report, result.pages_left = build_reports(config.store, config.reports, touched)
+    try:
+        if touched:         # nothing stored, nothing to draw (and the database may be the fault)
+            result.report, result.pages_left = build_reports(config.store, config.reports, touched)
+    except LaughtrackError as exc:
+        result.problems.append(f"the analyses are stored, but the report was not written: {exc}")
     publish_artifacts(config.store, sorted(analysed), len(result.skipped), result.failures, result.report)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import laughtrack
 import sensevoice_core
 from laughtrack.events import EventOptions
+from laughtrack.media import PCM_RECIPE
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def _code_version() -> str:
     sources += [here / "analysis.py", here / "events.py", here / "density.py", here / "store" / "rows.py"]
     for p in sources:
         h.update(p.read_bytes())
+    h.update(PCM_RECIPE.encode())       # how the audio is decoded (laughtrack/media.py)
     return f"{laughtrack.__version__}+{h.hexdigest()[:10]}"
 
 

@@ -21,12 +21,14 @@ from pathlib import Path
 
 from laughtrack import faults
 from laughtrack.analysis import CODE_VERSION, AnalysisParams
-from laughtrack.store import StoreConfig, open_store
+from laughtrack.store import QueryLimits, StoreConfig, open_store
 
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
        "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
        "backend": "LAUGHTRACK_BACKEND", "lake_data": "LAUGHTRACK_LAKE_DATA", "host": "LAUGHTRACK_HOST",
-       "events": "LAUGHTRACK_EVENTS"}
+       "events": "LAUGHTRACK_EVENTS", "query_timeout_s": "LAUGHTRACK_QUERY_TIMEOUT_S",
+       "query_memory": "LAUGHTRACK_QUERY_MEMORY", "query_threads": "LAUGHTRACK_QUERY_THREADS"}
+NUMBERS = {"query_timeout_s": float, "query_threads": int}     # settings that are numbers, not strings
 FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
 DEFAULT_DB = "laughtrack.duckdb"
 DEFAULT_MODEL = "iic/SenseVoiceSmall"
@@ -53,6 +55,9 @@ class RunConfig:
     host: str = ""              # this machine's name for its devices' locks; "" → the hostname
     stream: str = "all"         # which audio streams: all | N (not part of an analysis' identity)
     events: str = "default"     # the event parameter set: default, or a name `laughtrack tune` saved
+    query_timeout_s: float = QueryLimits.timeout_s     # what one read-only query may take (QueryLimits)
+    query_memory: str = QueryLimits.memory
+    query_threads: int = QueryLimits.threads
     params: AnalysisParams = field(default_factory=AnalysisParams)
 
     @classmethod
@@ -64,7 +69,7 @@ class RunConfig:
             value = given.pop(name, None)
             value = str(value) if value not in (None, "") else env.get(var)
             if value:
-                values[name] = value
+                values[name] = _number(name, var, value) if name in NUMBERS else value
         extra = {k: v for k in ("params", "stream") if (v := given.pop(k, None)) is not None}
         if given:
             raise TypeError(f"unknown settings: {', '.join(given)}")
@@ -104,8 +109,9 @@ class RunConfig:
 
     @property
     def store(self) -> StoreConfig:
-        """Where the results live (laughtrack/store)."""
-        return StoreConfig(self.db, self.lake_data, self.cache_dir)
+        """Where the results live (laughtrack/store), and what a query there may take."""
+        return StoreConfig(self.db, self.lake_data, self.cache_dir,
+                           QueryLimits(self.query_timeout_s, self.query_memory, self.query_threads))
 
     @property
     def reports(self) -> str:
@@ -205,6 +211,13 @@ class AnalysisKey:
     @property
     def analysis_id(self) -> str:
         return _digest([self.sha256, self.stream_index, self.config.id])[:20]
+
+
+def _number(name: str, var: str, value: str) -> float | int:
+    try:
+        return NUMBERS[name](value)
+    except ValueError:
+        raise ValueError(f"{name.replace('_', '-')} {value!r} (or ${var}): not a number") from None
 
 
 def _digest(parts: list) -> str:

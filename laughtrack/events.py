@@ -208,6 +208,8 @@ def speech_chunks(events: list[Event], duration_ms: int, pad_ms: int = 200, join
             spans.append([a, b])
     chunks = []
     for a, b in spans:
+        if b <= a:          # a speech event at or past the end of the audio: nothing to transcribe
+            continue
         pieces = -(-(b - a) // max_ms)
         bounds = [a + (b - a) * k // pieces for k in range(pieces + 1)]
         chunks.extend(zip(bounds[:-1], bounds[1:]))

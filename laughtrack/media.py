@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,14 @@ import av
 import ffmpeg
 import numpy as np
 
-from laughtrack.errors import MediaError, NoAudioError, StillWritingError
+from laughtrack.errors import MediaError, NoAudioError, StillWritingError, disk_fault
 
 SAMPLE_RATE = 16_000  # Hz
+# Every decode ends in the video's time: a stream that starts late is padded with silence from 0,
+# a gap inside it is filled, samples before 0 are dropped (ffmpeg's aresample, async=1).
+PCM_FILTER = "aresample=async=1:first_pts=0"
+PCM_RECIPE = f"s16le mono {SAMPLE_RATE} Hz, {PCM_FILTER}"     # part of the code version: it changes the numbers
+LATE_START_S = 0.5       # a stream starting later than this is worth a line to the user
 VIDEO_CONTAINERS = {".mp4", ".mkv", ".webm", ".mov", ".avi"}
 # Audio codec per container; anything else lets ffmpeg pick its default.
 _AUDIO_CODEC = {".mp4": "aac", ".mov": "aac", ".m4a": "aac", ".mkv": "aac", ".webm": "libopus",
@@ -84,7 +90,7 @@ def decode_audio(path: Path, stream_index: int | None = None) -> np.ndarray:
     """Decode one audio stream (default: the first) of any media file to 16 kHz mono float32."""
     path = Path(path)
     select = f"0:a:{stream_index}" if stream_index is not None else "0:a:0"
-    args = ffmpeg.input(str(path)).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE,
+    args = ffmpeg.input(str(path)).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE, af=PCM_FILTER,
                                           map=select).get_args()
     return np.frombuffer(_run(args, path, "decode audio from"), np.float32).copy()
 
@@ -105,6 +111,7 @@ class AudioStream:
     sample_rate: int
     duration_s: float | None
     language_tag: str | None
+    start_s: float = 0.0          # where it starts in the video (extraction pads it with silence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,12 @@ class MediaInfo:
     duration_s: float | None
     audio: tuple[AudioStream, ...]
     other_streams: tuple[str, ...]    # e.g. ("video h264",), for error messages
+
+    def expected_s(self, stream: AudioStream) -> float | None:
+        """How long the stream's PCM should be, in the video's time (start offset included)."""
+        if stream.duration_s:
+            return stream.start_s + stream.duration_s
+        return self.duration_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +219,10 @@ def probe(path: Path) -> MediaInfo:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             audio, other = [], []
+            origin = container.start_time / 1_000_000 if container.start_time else 0.0
             for stream in container.streams:
                 if stream.type == "audio":
-                    audio.append(_audio_stream(len(audio), stream))
+                    audio.append(_audio_stream(len(audio), stream, origin))
                 else:
                     other.append(f"{stream.type} {stream.codec_context.name if stream.codec_context else '?'}")
             duration = container.duration / 1_000_000 if container.duration else None
@@ -220,11 +234,12 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(str(path), fmt, path.stat().st_size, duration, tuple(audio), tuple(other))
 
 
-def _audio_stream(index: int, stream) -> AudioStream:
+def _audio_stream(index: int, stream, origin_s: float) -> AudioStream:
     ctx = stream.codec_context
     duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    start = float(stream.start_time * stream.time_base) - origin_s if stream.start_time and stream.time_base else 0.0
     return AudioStream(index, ctx.name, ctx.channels, ctx.sample_rate, duration,
-                       (stream.metadata or {}).get("language"))
+                       (stream.metadata or {}).get("language"), round(max(0.0, start), 3))
 
 
 def _reason(exc: Exception) -> str:
@@ -233,38 +248,110 @@ def _reason(exc: Exception) -> str:
 
 
 def extract_pcm(path: Path, stream_index: int, out: Path, expect: FileState | None = None) -> int:
-    """Stream one audio stream through ffmpeg into `out` as 16 kHz mono int16; return samples.
+    """Stream one audio stream through ffmpeg into `out` as 16 kHz mono int16, in the video's time
+    (PCM_FILTER); return samples.
 
     Memory is bounded by one chunk whatever the length of the video. `out` appears only when
-    complete (written to a temporary name, then renamed), so it doubles as a content-hash cache;
-    with `expect`, a source that changed while it was decoded leaves no `out` behind.
+    complete (written to a temporary name, then renamed; the temporary file goes on any exception,
+    a full disk or an interrupt included), so it doubles as a content-hash cache, with its exact
+    size recorded beside it (`pcm_ok`); with `expect`, a source that changed while it was decoded
+    leaves no `out` behind.
     """
     path, out = Path(path), Path(out)
     if expect is not None and file_state(path) != expect:   # changed since it was hashed: no decoding
         raise _still_writing(path)
-    args = (ffmpeg.input(str(path))
-            .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, map=f"0:a:{stream_index}")
-            .get_args())
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        samples = _decode_to(path, stream_index, tmp)
+        if expect is not None and file_state(path) != expect:   # the bytes behind the hash changed
+            raise _still_writing(path)
+        _size_file(out).write_text(str(samples * 2))
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise disk_fault(exc, str(out.parent), f"the audio of '{path}'") or exc from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return samples
+
+
+def _decode_to(path: Path, stream_index: int, sink_path: Path) -> int:
+    """ffmpeg's PCM of one stream into `sink_path`; MediaError with ffmpeg's reason if it fails."""
+    args = (ffmpeg.input(str(path))
+            .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE, af=PCM_FILTER,
+                    map=f"0:a:{stream_index}")
+            .get_args())
     samples = 0
-    with tempfile.TemporaryFile() as errors, open(tmp, "wb") as sink:
+    with tempfile.TemporaryFile() as errors, open(sink_path, "wb") as sink:
         proc = subprocess.Popen([ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-        while block := proc.stdout.read(PCM_CHUNK_SAMPLES * 2):
-            sink.write(block)
-            samples += len(block) // 2
-        code = proc.wait()
+        try:
+            while block := proc.stdout.read(PCM_CHUNK_SAMPLES * 2):
+                sink.write(block)
+                samples += len(block) // 2
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:     # we stopped reading (a full disk, an interrupt): stop ffmpeg too
+                proc.kill()
+                proc.wait()
         errors.seek(0)
         reason = errors.read().decode(errors="replace").strip().splitlines()
     if code != 0:
-        tmp.unlink(missing_ok=True)
         raise MediaError(f"'{path}': ffmpeg could not decode audio stream {stream_index}: "
                          f"{reason[-1] if reason else 'exit ' + str(code)}")
-    if expect is not None and file_state(path) != expect:   # the bytes behind the hash changed
-        tmp.unlink(missing_ok=True)
-        raise _still_writing(path)
-    os.replace(tmp, out)
     return samples
+
+
+def _size_file(pcm: Path) -> Path:
+    return pcm.with_name(pcm.name + ".bytes")
+
+
+def pcm_ok(pcm: Path, expect_s: float | None = None) -> bool:
+    """Whether a cached PCM file is whole: its size is the one recorded when it was made (a file
+    from before sizes were recorded: within a second or 2% of the probed length)."""
+    try:
+        size = Path(pcm).stat().st_size
+    except OSError:
+        return False
+    try:
+        return size == int(_size_file(Path(pcm)).read_text())
+    except (OSError, ValueError):
+        pass
+    return expect_s is None or abs(size / 2 / SAMPLE_RATE - expect_s) <= max(1.0, 0.02 * expect_s)
+
+
+def discard_pcm(pcm: Path) -> None:
+    """Remove a cached PCM file and its recorded size."""
+    Path(pcm).unlink(missing_ok=True)
+    _size_file(Path(pcm)).unlink(missing_ok=True)
+
+
+def sweep_partials(folder: Path, older_than_s: float = 3600.0) -> int:
+    """Remove `.NAME.PID.part` files that a killed run left in `folder` (their process is gone, or
+    they are older than `older_than_s`); return how many."""
+    import time
+    removed = 0
+    for part in Path(folder).glob(".*.part"):
+        pid = part.name.rsplit(".", 2)[-2]
+        try:
+            stale = not (pid.isdigit() and _alive(int(pid))) or time.time() - part.stat().st_mtime > older_than_s
+            if stale:
+                part.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pcm_chunks(pcm: Path, chunk_samples: int = PCM_CHUNK_SAMPLES) -> Iterator[np.ndarray]:

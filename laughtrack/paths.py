@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".wmv", ".mpg", ".mpeg",
@@ -13,24 +14,25 @@ def expand(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """(media files, [(input, reason)] for inputs that matched nothing). Order kept, duplicates dropped.
 
     A file named explicitly is taken whatever its suffix (probe decides); folders are searched
-    recursively for media suffixes; anything with * ? [ is a glob.
+    recursively for media suffixes; anything with * ? [ is a glob. Files come back absolute (not
+    resolving symlinks), so what is stored still names them from another folder.
     """
     files: dict[str, None] = {}
     problems = []
     for raw in inputs:
         path = Path(raw).expanduser()
         if any(c in raw for c in "*?["):
-            matches = [m for m in sorted(glob.glob(str(path), recursive=True)) if _is_media(Path(m))]
+            matches = [os.path.abspath(m) for m in sorted(glob.glob(str(path), recursive=True)) if _is_media(Path(m))]
             if not matches:
                 problems.append((raw, "no media files match this pattern"))
             files.update(dict.fromkeys(matches))
         elif path.is_dir() and not path.suffix.lower() in MEDIA_SUFFIXES:
-            matches = [str(p) for p in sorted(path.rglob("*")) if _is_media(p)]
+            matches = [os.path.abspath(p) for p in sorted(path.rglob("*")) if _is_media(p)]
             if not matches:
                 problems.append((raw, "folder holds no media files"))
             files.update(dict.fromkeys(matches))
         else:
-            files[str(path)] = None   # probe reports missing, empty, directory, unreadable …
+            files[os.path.abspath(path)] = None   # probe reports missing, empty, directory, unreadable …
     return list(files), problems
 
 

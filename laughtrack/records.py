@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from laughtrack.errors import LaughtrackError
+from laughtrack.errors import EnvironmentFault, LaughtrackError, orchestration
 from laughtrack.media import AudioStream, FileState, MediaInfo
 
 
@@ -21,11 +21,13 @@ class Stage(StrEnum):
     PROBE = "probe"
     EXTRACT = "extract"
     SCAN = "scan"
+    EVENTS = "events"          # events, density and speech segments from the scan
     TRANSCRIBE = "transcribe"
     STORE = "store"
     DONE = "done"
     SKIPPED = "already analysed"
     FAILED = "failed"
+    STOPPED = "not analysed"   # interrupted, or the orchestration failed: run again
 
 
 PIPELINE = (Stage.PROBE, Stage.EXTRACT, Stage.SCAN, Stage.TRANSCRIBE, Stage.STORE)   # the bar's steps
@@ -112,7 +114,11 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A file or stream that could not be analysed (`failures` row, less the time set on write)."""
+    """A file or stream that could not be analysed (`failures` row, less the time set on write).
+
+    `recorded` is False when the file is not at fault — the machine (a full disk, a corrupt
+    database) or the orchestration (Prefect's server gone, an interrupt): no `failures` row, and
+    running again once that is fixed finishes the work."""
 
     path: str
     sha256: str | None
@@ -120,6 +126,7 @@ class Failure:
     stage: Stage
     error_type: str
     message: str
+    recorded: bool = True
 
     @classmethod
     def of(cls, path: str, stage: Stage, exc: BaseException, sha256: str | None = None,
@@ -129,7 +136,8 @@ class Failure:
         message = text.splitlines()[0] if text else type(exc).__name__
         if not isinstance(exc, LaughtrackError):
             message = f"{type(exc).__name__}: {message}"
-        return cls(path, sha256, stream_index, Stage(stage), type(exc).__name__, message)
+        recorded = not (isinstance(exc, EnvironmentFault) or orchestration(exc))
+        return cls(path, sha256, stream_index, Stage(stage), type(exc).__name__, message, recorded)
 
     @classmethod
     def of_job(cls, job: Job, stage: Stage, exc: BaseException) -> Failure:

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from laughtrack.errors import disk_fault
 from laughtrack.store import Store
 
 PAGES_PER_WORKER = 8      # below this many pages a second process costs more than it saves
@@ -32,6 +33,14 @@ def write_reports(store: Store, out: Path, video_ids: list[str] | None = None, m
     and the collection index, with their PNGs; pages are drawn in up to `workers` processes. The
     index links every page that exists in `out`."""
     out = Path(out)
+    try:
+        return _write_reports(store, out, video_ids, most_pages, workers)
+    except OSError as exc:
+        raise disk_fault(exc, str(out), "the reports") or exc from None
+
+
+def _write_reports(store: Store, out: Path, video_ids: list[str] | None, most_pages: int | None,
+                   workers: int) -> WrittenReports:
     every = store.report_targets()
     targets = every if video_ids is None else store.report_targets(video_ids)
     chosen = _most_engaging(store, targets, most_pages)
@@ -73,14 +82,22 @@ def write_video_page(data: dict, folder: Path) -> Path:
 
 
 def _write(report, folder: Path, name: str, image_dir: Path | None = None) -> Path:
-    """Write page and PNGs; the page is replaced atomically so a reader never sees half of it."""
+    """Write page and PNGs, each replaced atomically, so a reader never sees half of one and a
+    failed write (a full disk) leaves no partial file."""
     folder.mkdir(parents=True, exist_ok=True)
     image_dir = image_dir or folder
     image_dir.mkdir(parents=True, exist_ok=True)
     for image, png in report.images.items():
-        (image_dir / image).write_bytes(png)
+        _replace(image_dir / image, png)
     page = folder / name
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    tmp.write_text(report.html, encoding="utf-8")
-    os.replace(tmp, page)
+    _replace(page, report.html.encode("utf-8"))
     return page
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from laughtrack.config import RunConfig
+from laughtrack import media
+from laughtrack.config import RunConfig, video_id
 from laughtrack.errors import LaughtrackError
 from laughtrack.evaluation import FileEval, LabelScore, score
 from laughtrack.labels import Label, LabelSet
@@ -32,23 +33,45 @@ SCORE_COLUMNS = (("n_ref", "ref", "{}"), ("n_est", "found", "{}"), ("segment_pre
                  ("minute_error_max_s", "max min err s", "{:.2f}"))
 
 
-def analysed(label_set: LabelSet, config: RunConfig, run_analysis) -> dict[str, tuple[str, float]]:
+def analysed(label_set: LabelSet, config: RunConfig, run_analysis, stored_first: bool = False
+             ) -> dict[str, tuple[str, float]]:
     """media path → (analysis_id of its first audio stream, duration_s), analysing what is new.
-    Labels mark a file's first audio stream. A file that cannot be analysed is a LaughtrackError
-    naming it (scores need every file)."""
-    paths = [glob.escape(p) for p in label_set.files]     # a name like `Show [2019].mp4` is no glob
-    result = run_analysis(paths, replace(config, stream="0"))
-    if result.failures:
-        raise LaughtrackError("; ".join(f.message for f in result.failures))
-    ids = {str(Path(o.path).resolve()): o.analysis_id for o in result.analysed + result.skipped}
-    durations = open_store(config.store).durations(list(ids.values()))
-    return {path: (aid, durations[aid]) for path, aid in ids.items()}
+    Labels mark a file's first audio stream. With `stored_first` (no model or event set was asked
+    for), a file already analysed is scored by its latest analysis, so no model is needed when every
+    file is. A file that cannot be analysed is a LaughtrackError naming it (scores need every file)."""
+    store = open_store(config.store)
+    found = _latest(store, list(label_set.files)) if stored_first else {}
+    todo = [p for p in label_set.files if p not in found]
+    if todo:
+        result = run_analysis([glob.escape(p) for p in todo], replace(config, stream="0"))  # `[2019]` is no glob
+        if result.failures:
+            raise LaughtrackError("; ".join(f.message for f in result.failures))
+        found |= {str(Path(o.path).resolve()): o.analysis_id for o in result.analysed + result.skipped}
+    durations = store.durations(list(found.values()))
+    return {path: (aid, durations[aid]) for path, aid in found.items()}
 
 
-def evaluate(label_set: LabelSet, config: RunConfig, run_analysis, collar_s: float) -> list[LabelScore]:
+def _latest(store: Store, paths: list[str]) -> dict[str, str]:
+    """path → the latest analysis of its first audio stream, for the files the store has."""
+    if not store.exists():
+        return {}
+    latest = {(t["video_id"], t["stream_index"]): t["analysis_id"] for t in store.report_targets()}
+    out = {}
+    for path in paths:
+        try:
+            vid = video_id(media.content_sha256(Path(path)))
+        except LaughtrackError:
+            continue                       # unreadable: the analysis says why
+        if (vid, 0) in latest:
+            out[path] = latest[(vid, 0)]
+    return out
+
+
+def evaluate(label_set: LabelSet, config: RunConfig, run_analysis, collar_s: float,
+             stored_first: bool = False) -> list[LabelScore]:
     store = open_store(config.store)
     files = []
-    for path, (aid, duration) in analysed(label_set, config, run_analysis).items():
+    for path, (aid, duration) in analysed(label_set, config, run_analysis, stored_first).items():
         found = tuple(Label(e["label"], e["start_s"], e["end_s"]) for e in store.events(aid))
         files.append(FileEval(path, duration, tuple(label_set.files[path]), found))
     return score(files, _labels(label_set), collar_s)

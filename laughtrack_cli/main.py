@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import typer
@@ -16,7 +19,7 @@ import typer
 from laughtrack.analysis import AnalysisParams
 from laughtrack.config import RunConfig
 from laughtrack.errors import LaughtrackError, TimelineError
-from laughtrack_cli import output
+from laughtrack_cli import lifecycle, output
 from laughtrack_cli.output import console
 from sensevoice_core import SenseVoiceError
 
@@ -62,14 +65,31 @@ def _config(**given) -> RunConfig:
 def _prefect_env() -> None:
     """Prefect's settings for this command, before Prefect is imported (it reads them once): ours,
     and the server to report to — PREFECT_API_URL, else a local one found running, else a
-    temporary one; one line on stderr says which."""
+    temporary one that this command starts and stops; one line on stderr says which."""
     from laughtrack_cli import server
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    api, line = server.choose(os.environ)
-    if api:
-        os.environ["PREFECT_API_URL"] = api
+    known = _with_prefect_settings(os.environ)
+    api, line = server.choose(known)
     output.err.print(line, style="dim", highlight=False, soft_wrap=True)
+    if api is None:
+        try:
+            temporary = server.temporary(os.environ)
+        except LaughtrackError as exc:
+            _fail(str(exc))
+        lifecycle.on_exit(temporary.stop)
+        api = temporary.api
+    if api != known.get("PREFECT_API_URL"):
+        os.environ["PREFECT_API_URL"] = api
+
+
+def _with_prefect_settings(env) -> dict:
+    """The environment, with the API URL of the Prefect settings already in force when Prefect is
+    loaded in this process before the command (a test harness, a notebook)."""
+    if env.get("PREFECT_API_URL") or "prefect.settings" not in sys.modules:
+        return dict(env)
+    from prefect.settings import PREFECT_API_URL
+    return dict(env, PREFECT_API_URL=PREFECT_API_URL.value() or "")
 
 
 @app.command()
@@ -108,23 +128,48 @@ def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (s
     t0 = time.perf_counter()
     result = run_analysis(paths, config)
     output.batch_summary(str(config.store), result, _stats(config, result), time.perf_counter() - t0)
-    raise typer.Exit(1 if result.failures else 0)
+    raise typer.Exit(1 if result.failures or result.problems else 0)
 
 
 def run_analysis(paths: list[str], config: RunConfig):
-    """Resolve the engine (fail fast, before Prefect starts), then run the batch flow with progress."""
+    """Resolve the engine (fail fast, before Prefect starts), then run the batch flow with progress.
+    Interrupted, it says what was stored, marks the flow run cancelled and exits 130/143."""
     try:
         config.engine()     # device, backend, model: a wrong one is one line, not a server start
     except (SenseVoiceError, ValueError) as exc:
         _fail(str(exc))
     _prefect_env()
     from flows.analyze import analyze_batch
+    run_name = f"analyze-{uuid.uuid4().hex[:12]}"
     with output.progress_bars() as bar:
         try:
-            return analyze_batch(paths=list(paths), config=config)
+            return lifecycle.in_thread(analyze_batch.with_options(flow_run_name=run_name), paths=list(paths),
+                                       config=config)
+        except lifecycle.Interrupted as sig:
+            bar.stop()
+            _cancel_run(run_name, f"interrupted ({sig.name})")
+            lifecycle.exit_now(sig.exit_code, f"interrupted ({sig.name}): {bar.tally()}")
         except (LaughtrackError, SenseVoiceError) as exc:
             bar.stop()
             _fail(str(exc))
+
+
+def _cancel_run(name: str, why: str, wait_s: float = 3.0) -> None:
+    """Give back the device slot and mark the flow run cancelled, on a server that outlives this
+    command (best effort, ≤ wait_s)."""
+    def cancel() -> None:
+        from prefect import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+        from prefect.states import Cancelled
+
+        from tasks.model import release_held_slots
+        release_held_slots()
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))):
+                client.set_flow_run_state(run.id, Cancelled(message=why), force=True)
+    worker = threading.Thread(target=lambda: lifecycle.captured_quietly(cancel), daemon=True)
+    worker.start()
+    worker.join(wait_s)
 
 
 def _stats(config: RunConfig, result) -> dict[str, dict]:
@@ -158,21 +203,32 @@ def report(out: Path = typer.Option(..., "--out", help="Folder for index.html an
 
 
 @app.command()
-def query(sql: str = typer.Argument(None, help="One read-only SQL statement."),
+def query(sql: str = typer.Argument(None, help="One read-only SQL statement, or - to read it from stdin."),
           db: str = typer.Option(None, help=DB_HELP),
           lake_data: str = typer.Option(None, help=LAKE_HELP),
           format: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
           list_: bool = typer.Option(False, "--list", help="List the named queries (views) and tables."),
+          timeout_s: float = typer.Option(None, help="Stop the query after this many seconds "
+                                                     "[env LAUGHTRACK_QUERY_TIMEOUT_S, else 60]."),
+          memory: str = typer.Option(None, help="Memory the query may use, e.g. 512MB "
+                                                "[env LAUGHTRACK_QUERY_MEMORY, else 1GB]."),
+          threads: int = typer.Option(None, help="Threads the query may use [env LAUGHTRACK_QUERY_THREADS, else 2]."),
           ) -> None:
-    """Read-only SQL over the results: exit 0, or 1 on an SQL error or any write attempt."""
+    """Read-only SQL over the results: exit 0, or 1 on an SQL error, any write, more than one
+    statement, or a query past its time or memory limit."""
     from laughtrack.store import open_store
     if format not in ("table", "csv", "json"):
         _fail(f"--format {format!r}: use table, csv or json", code=2)
-    if not sql and not list_:
-        _fail("give an SQL statement, e.g. laughtrack query \"SELECT * FROM engagement\", or --list", code=2)
-    store = open_store(_config(db=db, lake_data=lake_data).store)
-    try:
-        names, rows = store.relations() if list_ else store.query(sql)
+    if sql == "-":
+        sql = sys.stdin.read()
+    if not (sql or "").strip() and not list_:
+        _fail("give an SQL statement, e.g. laughtrack query \"SELECT * FROM engagement\", - to read it from "
+              "stdin, or --list", code=2)
+    config = _config(db=db, lake_data=lake_data, query_timeout_s=timeout_s, query_memory=memory,
+                     query_threads=threads)
+    store = open_store(config.store)
+    try:   # in a worker thread: Ctrl-C ends the command at once, even inside DuckDB
+        names, rows = lifecycle.in_thread(store.relations) if list_ else lifecycle.in_thread(store.query, sql)
     except LaughtrackError as exc:
         _fail(str(exc))
     output.rows(names, rows, format)
@@ -291,9 +347,11 @@ def eval_(labels: list[Path] = typer.Argument(..., help="LABELS.csv (path,label,
     if format not in ("table", "json"):
         _fail(f"--format {format!r}: use table or json", code=2)
     config = _config(db=db, lake_data=lake_data, model=model, events=events)
+    # Nothing asked of the model or the rules: score what is stored, analyse only what is not.
+    stored_first = not (model or events or os.environ.get("LAUGHTRACK_MODEL") or os.environ.get("LAUGHTRACK_EVENTS"))
     try:
         label_set = read(labels)
-        scores = labelled.evaluate(label_set, config, run_analysis, collar)
+        scores = labelled.evaluate(label_set, config, run_analysis, collar, stored_first)
     except LaughtrackError as exc:
         _fail(str(exc))
     if format == "json":
@@ -337,7 +395,7 @@ def tune(labels: list[Path] = typer.Argument(..., help="Labelled media, as for `
 
 
 @app.command()
-def export(video: str = typer.Option(..., "--video", help="Video id (see `laughtrack query \"SELECT * FROM engagement\"`)."),
+def export(video: str = typer.Option(..., "--video", help="Video id, a unique prefix of it, or the video's path."),
            stream: int = typer.Option(0, help="Audio stream."),
            format: str = typer.Option("vtt", "--format", "-f", help="vtt | srt | audacity | csv"),
            labels: str = typer.Option("Laughter,Applause", help="Event labels to export, comma-separated."),
@@ -350,6 +408,7 @@ def export(video: str = typer.Option(..., "--video", help="Video id (see `laught
         _fail(f"--format {format!r}: use one of {', '.join(export_mod.FORMATS)}", code=2)
     store = open_store(_config(db=db, lake_data=lake_data).store)
     try:
+        video = _video_id(store, video)
         target = [t for t in store.report_targets([video]) if t["stream_index"] == stream]
     except LaughtrackError as exc:
         _fail(str(exc))
@@ -368,6 +427,24 @@ def export(video: str = typer.Option(..., "--video", help="Video id (see `laught
         console.print(f"{len(events)} moment(s) → {out}", highlight=False, soft_wrap=True)
     else:
         typer.echo(text, nl=False)
+
+
+def _video_id(store, ref: str) -> str:
+    """The video an id, an id prefix or a path names (a file is known by its content, wherever it is
+    now); LaughtrackError when none or several match."""
+    from laughtrack import media
+    from laughtrack.config import video_id
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return video_id(media.content_sha256(path))
+    found = store.find_videos(os.path.abspath(path) if os.sep in ref or path.suffix else ref)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise LaughtrackError(f"--video {ref!r}: no analysed video has that id (or id prefix) or path; see "
+                              "`laughtrack query \"SELECT video_id, path FROM engagement\"`")
+    raise LaughtrackError(f"--video {ref!r} matches {'10 or more' if len(found) == 10 else len(found)} videos "
+                          f"({', '.join(found[:3])}, …): give more of the id")
 
 
 db_app = typer.Typer(no_args_is_help=True, help="Create, migrate and maintain the results database.")
@@ -402,6 +479,33 @@ def db_maintain(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typ
         _fail(str(exc))
     console.print(f"{config.store}: " + ", ".join(f"{k} {v}" for k, v in done.items()), highlight=False,
                   soft_wrap=True)
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The cache of extracted audio and the page's uploads.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("prune")
+def cache_prune(cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+                older_than: str = typer.Option(None, help="Remove what was not used for this long: 12h, 7d, 2w …"),
+                max_size: str = typer.Option(None, help="Then remove the least recently used until this much "
+                                                        "is left: 500MB, 20GB …"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go, remove nothing.")) -> None:
+    """Remove extracted audio and the page's upload copies (both made again when needed), by age
+    and/or down to a size; the model's int8 export stays."""
+    from laughtrack import cache as cache_mod
+    if not older_than and not max_size:
+        _fail("give --older-than AGE and/or --max-size SIZE (e.g. --older-than 7d --max-size 20GB)", code=2)
+    try:
+        age = cache_mod.parse_age(older_than) if older_than else None
+        most = cache_mod.parse_size(max_size) if max_size else None
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    config = _config(cache_dir=cache)
+    removed, kept = cache_mod.prune(Path(config.cache_dir), age, most, dry_run)
+    freed = sum(e.size for e in removed)
+    console.print(f"{config.cache_dir}: {'would remove' if dry_run else 'removed'} {len(removed)} item(s), "
+                  f"{freed / 1e6:.1f} MB; {kept / 1e6:.1f} MB kept", highlight=False, soft_wrap=True)
 
 
 server_app = typer.Typer(no_args_is_help=True, help="A local Prefect server that every laughtrack command reuses.")
@@ -449,7 +553,16 @@ def server_status() -> None:
 
 
 def main() -> None:
-    app()
+    """The `laughtrack` command: Ctrl-C or SIGTERM anywhere ends it within seconds, with 130/143 and
+    one line, and stops the temporary Prefect server it started (lifecycle.py)."""
+    lifecycle.catch_signals()
+    try:
+        app()
+    except lifecycle.Interrupted as sig:
+        lifecycle.exit_now(sig.exit_code, f"interrupted ({sig.name})")
+    except (LaughtrackError, OSError) as exc:     # a user-side fault that no command turned into its line
+        output.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -30,23 +30,45 @@ def error(message: str) -> None:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
 
 
+class Bars:
+    """The per-file progress bars, and what they saw: each file's last stage."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.rows: dict[str, int] = {}
+        self.stages: dict[str, Stage] = {}
+
+    def on_stage(self, path: str, stage: Stage) -> None:
+        if path not in self.rows:
+            self.rows[path] = self.bar.add_task(_short(path), total=len(PIPELINE), stage=str(stage))
+        self.stages[path] = stage
+        done = PIPELINE.index(stage) + 1 if stage in PIPELINE else len(PIPELINE)
+        self.bar.update(self.rows[path], completed=done, stage=str(stage))
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+    def tally(self) -> str:
+        """What an interrupted run leaves: `2 of 5 file(s) stored; run again to finish …`."""
+        if not self.stages:
+            return "nothing was analysed yet"
+        stored = sum(s in (Stage.DONE, Stage.SKIPPED) for s in self.stages.values())
+        failed = sum(s == Stage.FAILED for s in self.stages.values())
+        left = len(self.stages) - stored - failed
+        return (f"{stored} of {len(self.stages)} file(s) stored" + (f", {failed} failed" if failed else "")
+                + ("; run again to finish the rest (what is stored is kept, not redone)" if left else ""))
+
+
 @contextmanager
-def progress_bars() -> Iterator[Progress]:
+def progress_bars() -> Iterator[Bars]:
     """One bar per file, following the pipeline's stages while the flow runs."""
     columns = (TextColumn("{task.description}", markup=False), BarColumn(bar_width=20),
                TextColumn("{task.fields[stage]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as bar:
-        rows: dict[str, int] = {}
-
-        def on_stage(path: str, stage: Stage) -> None:
-            if path not in rows:
-                rows[path] = bar.add_task(_short(path), total=len(PIPELINE), stage=str(stage))
-            done = PIPELINE.index(stage) + 1 if stage in PIPELINE else len(PIPELINE)
-            bar.update(rows[path], completed=done, stage=str(stage))
-
-        progress.set_sink(on_stage)
+        bars = Bars(bar)
+        progress.set_sink(bars.on_stage)
         try:
-            yield bar
+            yield bars
         finally:
             progress.set_sink(None)
 
@@ -67,8 +89,8 @@ def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> Non
         for a in items:
             table.add_row(a.path, str(a.stream_index), status, *_stat_cells(stats.get(a.analysis_id)))
     for f in result.failures:
-        table.add_row(f.path, "-" if f.stream_index is None else str(f.stream_index),
-                      f"[red]failed ({f.stage})[/red]", *("-",) * 5)
+        status = f"[red]failed ({f.stage})[/red]" if f.recorded else f"[yellow]not analysed ({f.stage})[/yellow]"
+        table.add_row(f.path, "-" if f.stream_index is None else str(f.stream_index), status, *("-",) * 5)
     console.print(table)
     audio_s = sum(stats[a.analysis_id]["duration_s"] for a in result.analysed if a.analysis_id in stats)
     console.print(f"{len(result.analysed)} analysed, {len(result.skipped)} already analysed, "
@@ -80,8 +102,18 @@ def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> Non
     if result.pages_left:
         console.print(f"{result.pages_left} more video page(s) than one run draws: `laughtrack report --out "
                       f"{Path(result.report).parent}` writes them all", highlight=False, soft_wrap=True)
-    for f in result.failures:
-        error(f.message)
+    for note in result.notes:
+        err.print(note, style="dim", highlight=False, soft_wrap=True)
+    said: dict[str, int] = {}
+    for f in result.failures:                  # a full disk fails every file alike: its line once
+        said[f.message] = said.get(f.message, 0) + 1
+    for message, times in said.items():
+        error(message + (f" (× {times} files)" if times > 1 else ""))
+    if any(not f.recorded for f in result.failures):
+        err.print("the files marked 'not analysed' are not at fault: fix what is said above and run again",
+                  highlight=False, soft_wrap=True)
+    for problem in result.problems:
+        error(problem)
 
 
 def _stat_cells(s: dict | None) -> tuple[str, ...]:

@@ -73,8 +73,8 @@ def choose(env: Mapping[str, str]) -> tuple[str | None, str]:
     local = Local.from_env(env)
     if healthy(local.api):
         return local.api, f"Prefect server: {local.ui} (running; the runs show in its UI)"
-    return None, (f"no Prefect server at {local.ui}: this command starts a temporary one (~15 s); "
-                  "`laughtrack server start` keeps one running for the next commands")
+    return None, (f"no Prefect server at {local.ui}: this command starts a temporary one (a few seconds) and "
+                  "stops it when it ends; `laughtrack server start` keeps one running for the next commands")
 
 
 def start(env: Mapping[str, str]) -> tuple[Local, int | None, float]:
@@ -85,20 +85,86 @@ def start(env: Mapping[str, str]) -> tuple[Local, int | None, float]:
     if healthy(local.api):
         return local, None, 0.0
     local.home.mkdir(parents=True, exist_ok=True)
-    child_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
-    with open(local.home / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", local.host,
-                                 "--port", str(local.port)], env=child_env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, cwd=local.home)
+    proc = _spawn(env, local.host, local.port, local.home / LOG_FILE, local.home)
     local.pid_file.write_text(str(proc.pid))
-    while not healthy(local.api, timeout=1.0):
+    try:
+        _wait_until_up(proc, local.api, local.ui, local.home / LOG_FILE, t0)
+    except LaughtrackError:
+        local.pid_file.unlink(missing_ok=True)
+        raise
+    return local, proc.pid, time.monotonic() - t0
+
+
+@dataclass
+class Temporary:
+    """A Prefect server for one command: on a free loopback port, in its own session (a Ctrl-C at
+    the terminal reaches laughtrack, which stops it, not the server mid-run), and ended by the kernel
+    if laughtrack dies without stopping it (PR_SET_PDEATHSIG)."""
+
+    api: str
+    pid: int
+    log: Path
+
+    def stop(self) -> None:
+        """Stop it (its whole process group) and remove its log."""
+        _kill(self.pid, term_wait_s=5.0)
+        self.log.unlink(missing_ok=True)
+
+
+def temporary(env: Mapping[str, str]) -> Temporary:
+    """Start a Prefect server for this command alone (no UI) and wait until it answers."""
+    import tempfile
+    t0 = time.monotonic()
+    port = _free_port()
+    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    log = Path(tempfile.mkstemp(prefix="laughtrack-prefect-", suffix=".log")[1])
+    api = f"http://127.0.0.1:{port}/api"
+    proc = _spawn(dict(env, PREFECT_SERVER_UI_ENABLED="false"), "127.0.0.1", port, log, home, die_with_parent=True)
+    _wait_until_up(proc, api, api.removesuffix("/api"), log, t0)
+    return Temporary(api, proc.pid, log)
+
+
+def _spawn(env: Mapping[str, str], host: str, port: int, log: Path, cwd: Path,
+           die_with_parent: bool = False) -> subprocess.Popen:
+    """`prefect server start` in a session of its own, its output appended to `log`."""
+    child_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port",
+                                 str(port)], env=child_env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd,
+                                preexec_fn=_die_with_parent() if die_with_parent else None)
+
+
+def _die_with_parent():
+    """A preexec_fn asking the kernel to SIGTERM the child when laughtrack dies (Linux); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(1, int(signal.SIGTERM))      # PR_SET_PDEATHSIG
+        if os.getppid() != parent:              # the parent died before the call: follow it now
+            os._exit(1)
+    return arm
+
+
+def _wait_until_up(proc: subprocess.Popen, api: str, ui: str, log: Path, t0: float) -> None:
+    while not healthy(api, timeout=1.0):
         if proc.poll() is not None or time.monotonic() - t0 > START_TIMEOUT_S:
             _kill(proc.pid)
-            local.pid_file.unlink(missing_ok=True)
-            raise LaughtrackError(f"the Prefect server did not start at {local.ui} within {START_TIMEOUT_S:.0f} s "
-                                  f"(exit {proc.poll()}); its log: {local.home / LOG_FILE}\n{_tail(local.home / LOG_FILE)}")
-        time.sleep(0.2)
-    return local, proc.pid, time.monotonic() - t0
+            raise LaughtrackError(f"the Prefect server did not start at {ui} within {START_TIMEOUT_S:.0f} s "
+                                  f"(exit {proc.poll()}); its log: {log}\n{_tail(log)}")
+        time.sleep(0.1)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def stop(env: Mapping[str, str]) -> tuple[Local, int]:
@@ -139,10 +205,10 @@ def _pid(local: Local) -> int | None:
     return pid if (b"prefect" in command and b"server" in command) or b"uvicorn" in command else None
 
 
-def _kill(pid: int) -> bool:
+def _kill(pid: int, term_wait_s: float = STOP_TIMEOUT_S) -> bool:
     """SIGTERM then SIGKILL to the group `pid` leads (or to `pid` alone); True once it is gone."""
     group = _leads_group(pid)
-    for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
+    for sig, wait_s in ((signal.SIGTERM, term_wait_s), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig) if group else os.kill(pid, sig)
         except ProcessLookupError:

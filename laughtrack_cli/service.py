@@ -11,6 +11,7 @@ import yaml
 from laughtrack.config import RunConfig
 from laughtrack.errors import LaughtrackError
 from laughtrack.watch import Watcher, emit_upload
+from laughtrack_cli import lifecycle
 from laughtrack_cli.output import console
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
@@ -49,7 +50,7 @@ def _analyse_here(config: RunConfig):
     from flows.analyze import analyze_video
 
     def handle(path: Path, sha: str, size: int) -> str:
-        result = analyze_video(path=str(path), config=config)
+        result = lifecycle.in_thread(analyze_video, path=str(path), config=config)   # a signal stops it at once
         if result.failures:
             return f"failed: {result.failures[0].message}"
         return "analysed" if result.analysed else "already analysed"
@@ -71,7 +72,11 @@ def serve_deployments(config: RunConfig, crons: dict[str, str | None]) -> None:
     if not PREFECT_API_URL.value():
         raise LaughtrackError("`laughtrack serve` needs a Prefect server: run `prefect server start` and set "
                               "PREFECT_API_URL")
-    serve(*(to_deployment(spec, config, crons.get(spec["name"])) for spec in deployment_specs()))
+    deployments = [to_deployment(spec, config, crons.get(spec["name"])) for spec in deployment_specs()]
+    # In a worker thread: the runner then leaves SIGTERM to laughtrack (it would exit 0 after waiting),
+    # which stops the flow runs it started and exits 130/143 within seconds.
+    lifecycle.on_exit(lifecycle.stop_children)
+    lifecycle.in_thread(serve, *deployments)
 
 
 def to_deployment(spec: dict, config: RunConfig, cron: str | None = None):

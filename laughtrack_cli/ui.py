@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import tempfile
 import threading
@@ -23,19 +24,24 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-import gradio as gr
+from sensevoice_core.model import silence_pydub
+
+silence_pydub()         # gradio imports pydub, which warns about a PATH ffmpeg it is never asked to use
+import gradio as gr  # noqa: E402
 
 from laughtrack import media, pages, progress
 from laughtrack.config import RunConfig
-from laughtrack.errors import LaughtrackError, MediaError
+from laughtrack.errors import LaughtrackError, MediaError, disk_fault
 from laughtrack.records import Stage
 from laughtrack.store import open_store
+from laughtrack.store.child import query_in_child
 from reports.html import clock
 
 LANGUAGES = [("auto-detect", "auto"), ("Chinese", "zh"), ("English", "en"), ("Cantonese", "yue"),
              ("Japanese", "ja"), ("Korean", "ko")]
 STEPS = {Stage.PROBE: (0.05, "extract"), Stage.EXTRACT: (0.15, "extract"), Stage.SCAN: (0.35, "scan"),
          Stage.TRANSCRIBE: (0.75, "transcribe"), Stage.STORE: (0.9, "store")}
+MAX_ROWS = 10_000          # rows a query shows on the page
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
 CSS = "#moments button {justify-content: flex-start} footer {display: none !important}"
 
@@ -105,12 +111,20 @@ class _Progress:
         return _Follow()
 
 
+REFUSED = "the page analyses only files uploaded or recorded through it"
+
+
 def accept(app: App, upload: str | None, recording: str | None) -> tuple[Path, str]:
-    """The file to analyse, kept under the uploads folder by content (so it can be replayed);
-    gr.Error with one line for anything that is not an audio/video file we can read."""
+    """The file to analyse, kept under the uploads folder once per content (so it can be replayed);
+    gr.Error with one line for anything that is not an audio/video file we can read.
+
+    Only what the page was given is read: a path must resolve to a file inside Gradio's own upload
+    and recording folder, or it is refused with one message that says nothing of what exists."""
     source = upload or recording
     if not source:
         raise gr.Error("Drop a video or audio file, or record from the microphone, first.")
+    if not given_to_the_page(source):
+        raise gr.Error(REFUSED)
     path, name = Path(source), Path(source).name
     if path.stat().st_size > app.max_bytes:
         raise gr.Error(f"'{name}' is {path.stat().st_size / 2**20:.0f} MB; the limit here is "
@@ -119,11 +133,41 @@ def accept(app: App, upload: str | None, recording: str | None) -> tuple[Path, s
         sha, _, _ = media.probe_and_hash(path)
     except MediaError as exc:
         raise gr.Error(str(exc).replace(str(path), name)) from None
-    kept = app.uploads / sha[:16] / name     # by content, under the name it was uploaded with
-    if not kept.exists():
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, kept)
-    return kept, name
+    return keep(app.uploads / sha[:16], path), name
+
+
+def given_to_the_page(source: str, upload_folder: str | None = None) -> bool:
+    """Whether `source` (symlinks and `..` resolved) is a regular file in Gradio's upload folder."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+    try:
+        resolved = Path(source).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return resolved.is_file() and is_in_or_equal(resolved, upload_folder or get_upload_folder())
+
+
+def kept_copy(folder: Path) -> Path | None:
+    """The page's copy in `folder`, if it has one."""
+    return next((p for p in sorted(folder.glob("*")) if p.is_file() and not p.name.startswith(".")), None)
+
+
+def keep(folder: Path, path: Path) -> Path:
+    """The page's copy of an upload: one per content (the first name it came under), so the player
+    can replay it and uploading it again under other names adds nothing."""
+    kept = kept_copy(folder)
+    if kept is not None:
+        os.utime(kept)          # last used now (`laughtrack cache prune`)
+        return kept
+    folder.mkdir(parents=True, exist_ok=True)
+    kept, tmp = folder / path.name, folder / f".{path.name}.{os.getpid()}.part"
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, kept)
+    except OSError as exc:
+        raise gr.Error(str(disk_fault(exc, str(folder), "the upload") or exc)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return kept
 
 
 def analyse(app: App, follow: _Progress, upload, language: str, recording=None, bar=gr.Progress()):
@@ -152,7 +196,7 @@ def show(app: App, page: pages.VideoPage | None, plain: bool):
     """Everything the page shows of `page` beside the transcript and the table."""
     if page is None:
         return (gr.update(),) * 6
-    kept = next((app.uploads / page.video_id).glob("*"), None)
+    kept = kept_copy(app.uploads / page.video_id)
     report = Path(app.config.reports) / "videos" / f"{page.video_id}-a{page.stream_index}" / "report.html"
     link = (f'<a href="/gradio_api/file={report}" target="_blank" rel="noopener">Open the full report</a>'
             if report.exists() else "")
@@ -171,8 +215,10 @@ def leaderboard(app: App):
     store = app.store
     rows = store.collection_report_data()["leaderboard"] if store.exists() else []
     frame = pd.DataFrame([{"video": Path(str(r["path"])).name, "stream": r["stream_index"],
-                           "minutes": round((r["duration_s"] or 0) / 60, 1), "laughs/min": r["laughs_per_min"],
-                           "applause/min": r["applause_per_min"], "score": r["engagement_score"]} for r in rows])
+                           "minutes": round((r["duration_s"] or 0) / 60, 1),
+                           "laughs/min": round(r["laughs_per_min"] or 0, 2),
+                           "applause/min": round(r["applause_per_min"] or 0, 2),
+                           "score": round(r["engagement_score"] or 0, 1)} for r in rows])
     choices = [(f"{Path(str(r['path'])).name} · stream {r['stream_index']}", f"{r['video_id']}:{r['stream_index']}")
                for r in rows]
     return frame, gr.update(choices=choices, value=None)
@@ -189,12 +235,16 @@ def pick(app: App, choice: str | None):
 
 
 def run_query(app: App, sql: str):
-    """Read-only SQL: the rows and a CSV of them (the same guard as `laughtrack query`)."""
+    """Read-only SQL: the rows and a CSV of them (the same guard and limits as `laughtrack query`).
+    It runs in a process of its own, so a runaway query can be stopped whole and never shares a
+    DuckDB instance with the analyses this page runs."""
     import pandas as pd
     try:
-        names, rows = app.store.query(sql)
+        names, rows = query_in_child(app.config.store, sql, MAX_ROWS)
     except LaughtrackError as exc:
         raise gr.Error(str(exc)) from None
+    if len(rows) == MAX_ROWS:
+        gr.Info(f"the first {MAX_ROWS:,} rows; `laughtrack query --format csv` gives them all")
     out = Path(tempfile.mkdtemp(prefix="laughtrack-query-")) / "result.csv"
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
@@ -311,13 +361,84 @@ def _query_tab(app: App) -> None:
     go.click(partial(run_query, app), sql, [result, download], api_name="query")
 
 
+class OnlyGivenFiles:
+    """ASGI middleware: a call to the page's API may name only files in Gradio's upload folder.
+
+    Gradio copies any server path a client names in a FileData payload into its cache before a
+    handler sees it (6.31: its own upload-folder check does not run on API calls), and then serves
+    the copy. So every API request is read first; one that names a file elsewhere (or a URL) is
+    refused with 403 and one message that says nothing of what exists there."""
+
+    MAX_BODY = 8 << 20          # API calls are small JSON; uploads go to /upload, which is not read here
+
+    def __init__(self, app, upload_folder: str):
+        self.app, self.upload_folder = app, upload_folder
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or "/gradio_api/" not in scope["path"] \
+                or scope["path"].rstrip("/").endswith("/upload"):
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.MAX_BODY:
+                return await _answer(send, 413, "request too large")
+        if not self.given(body):
+            return await _answer(send, 403, REFUSED)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        return await self.app(scope, replay, send)
+
+    def given(self, body: bytes) -> bool:
+        """Whether every file the request names is one the page was given."""
+        import json
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            return True                     # not JSON: Gradio refuses it itself
+        return all(isinstance(p, str) and given_to_the_page(p, self.upload_folder) for p in _file_paths(payload))
+
+
+def _file_paths(node) -> list:
+    """The `path` of every FileData in a request payload."""
+    found = []
+    if isinstance(node, dict):
+        if (node.get("meta") or {}).get("_type") == "gradio.FileData" or ("path" in node and "orig_name" in node):
+            found.append(node.get("path"))
+        for value in node.values():
+            found += _file_paths(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _file_paths(value)
+    return found
+
+
+async def _answer(send, status: int, message: str) -> None:
+    import json
+    body = json.dumps({"detail": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def serve(config: RunConfig, host: str, port: int, auth: tuple[str, str] | None, max_upload_mb: int) -> None:
     """Build the page and serve it until interrupted."""
     app = App(config, Path(config.cache_dir) / "ui-uploads", max_upload_mb * 2**20)
     app.uploads.mkdir(parents=True, exist_ok=True)
     Path(config.reports).mkdir(parents=True, exist_ok=True)
     threading.Thread(target=app.warm_up, daemon=True, name="warm-up").start()
+    from gradio.utils import get_upload_folder
+    from starlette.middleware import Middleware
     build(app).queue(default_concurrency_limit=1).launch(
         server_name=host, server_port=port, auth=auth, max_file_size=f"{max_upload_mb}mb", theme=THEME, css=CSS,
         allowed_paths=[str(app.uploads), str(Path(config.reports).absolute())], show_error=False, quiet=True,
-        enable_monitoring=False, footer_links=[])
+        enable_monitoring=False, footer_links=[],
+        app_kwargs={"middleware": [Middleware(OnlyGivenFiles, upload_folder=get_upload_folder())]})

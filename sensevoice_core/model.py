@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,7 +271,8 @@ def _hub_dir(hub_id: str) -> Path:
             f"cannot download '{hub_id}': {host} is unreachable ({reason}). On a connected machine "
             f"run `modelscope download --model {hub_id} --local_dir DIR` (or `huggingface-cli "
             f"download FunAudioLLM/SenseVoiceSmall --local-dir DIR`), copy DIR here and pass "
-            f"--model DIR (or set LAUGHTRACK_MODEL=DIR)")
+            f"--model DIR (or set LAUGHTRACK_MODEL=DIR); --model fixture runs the bundled tiny test "
+            f"model (a demo's numbers, not real ones)")
     from funasr.download.download_model_from_hub import download_model
     kwargs = download_model(model=hub_id, hub=hub, disable_update=True)
     return Path(kwargs["model_path"]).resolve()
@@ -351,14 +353,23 @@ def _build_with_funasr(model_dir: Path, device: str, threads: int):
 
 @contextlib.contextmanager
 def _quiet_funasr():
-    """funasr prints an ffmpeg notice on import and logs at INFO; laughtrack feeds it arrays."""
+    """funasr prints an ffmpeg notice on import and logs at INFO, and the pydub it imports warns
+    that no ffmpeg is on PATH; laughtrack feeds it arrays, so none of them applies."""
     root = logging.getLogger()
     level = root.level
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        silence_pydub()
         try:
             yield
         finally:
             root.setLevel(level)
+
+
+def silence_pydub() -> None:
+    """pydub warns on import when no `ffmpeg` is on PATH (and that audioop is deprecated); it is
+    imported by funasr and gradio, never used to decode here (laughtrack's ffmpeg does)."""
+    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)
+    warnings.filterwarnings("ignore", message="'audioop' is deprecated", category=DeprecationWarning)
 
 
 def check_weights(module, weights: Path) -> None:

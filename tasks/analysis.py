@@ -48,7 +48,11 @@ def store_analyses(db: StoreConfig, items: list[Extracted], scans: list[ScanResu
                      captured(AnalysisRows.build, item.job, item.duration_ms / 1000, scan, found, said, *mins))
     rows = [b for b in built if not isinstance(b, Exception)]
     written = iter(open_store(db).write_analyses(rows) if rows else [])
-    return [b if isinstance(b, Exception) else next(written) for b in built]
+    outcomes = [b if isinstance(b, Exception) else next(written) for b in built]
+    for item, outcome in zip(items, outcomes):      # stored now: an interrupt from here on keeps it
+        if not isinstance(outcome, Exception):
+            progress.report(item.job.path, Stage.DONE if outcome else Stage.SKIPPED)
+    return outcomes
 
 
 @task(name="note-paths", cache_policy=NO_CACHE)
@@ -56,7 +60,7 @@ def note_paths(db: StoreConfig, jobs: list[Job]) -> None:
     """Record the other names under which this batch met content it analysed."""
     store = open_store(db)
     for job in jobs:
-        store.note_path(job.video, job.path)
+        store.note_path(job.video, job.path, job.stream_index)
 
 
 @task(name="record-failures", cache_policy=NO_CACHE)

@@ -62,13 +62,28 @@ def device_owner(engine: Engine):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_held: set[str] = set()              # device slots this process holds now (released on an interrupt)
+
+
+def release_held_slots() -> None:
+    """Give back the device slots this process holds, for a process about to exit mid-step (an
+    interrupt): the next run on this machine need not wait for the lease to run out."""
+    for name in list(_held):
+        _reset_slot(name)
+        _held.discard(name)
+
+
 @contextlib.contextmanager
 def _prefect_slot(name: str):
     acquired = False
     try:
         with concurrency(name, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
             acquired = True
-            yield
+            _held.add(name)
+            try:
+                yield
+            finally:
+                _held.discard(name)
             return
     except TimeoutError:
         if acquired:   # raised by the body, not by the wait
@@ -77,7 +92,11 @@ def _prefect_slot(name: str):
                                             "device; resetting it (left by a killed run)", name)
     _reset_slot(name)
     with concurrency(name, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
-        yield
+        _held.add(name)
+        try:
+            yield
+        finally:
+            _held.discard(name)
 
 
 def _reset_slot(name: str) -> None:

@@ -16,16 +16,27 @@ from sensevoice_core import FIXTURE_DIR, ModelIntegrityError
 from sensevoice_core import model as model_mod
 
 VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in", "device": "cpu",
-          "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7"}
+          "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7",
+          "query_timeout_s": "12.5", "query_memory": "256MB", "query_threads": "1"}
+FLAGS = {"device": "cuda", "backend": "onnx-int8", "query_timeout_s": 3, "query_memory": "2GB", "query_threads": 4}
 
 
 @pytest.mark.parametrize("field", sorted(set(ENV) - {"events"}))
 def test_a_flag_beats_the_environment_which_beats_the_default(field):
+    typed = type(getattr(RunConfig(), field))
     default = getattr(RunConfig(), field)
     assert getattr(RunConfig.from_env({}), field) == default
-    assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}), field) == VALUES[field]
-    flag = "cuda" if field == "device" else "onnx-int8" if field == "backend" else "flag"
+    assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}), field) == typed(VALUES[field])
+    flag = FLAGS.get(field, "flag")
     assert getattr(RunConfig.from_env({ENV[field]: VALUES[field]}, **{field: flag}), field) == flag
+
+
+@pytest.mark.parametrize("env, message", [({"LAUGHTRACK_QUERY_TIMEOUT_S": "soon"}, "not a number"),
+                                          ({"LAUGHTRACK_QUERY_MEMORY": "lots"}, "512MB"),
+                                          ({"LAUGHTRACK_QUERY_THREADS": "0"}, "1 or more")])
+def test_query_limits_no_reader_could_use_are_refused(env, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_env(env)
 
 
 def test_a_named_event_set_comes_from_the_store_flag_before_environment(tmp_path):

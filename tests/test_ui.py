@@ -20,6 +20,7 @@ from laughtrack.store import open_store
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.timeout(900)]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 MAX_UPLOAD_MB = 3
+QUERY_LIMIT_S = 5
 TALK = {"duration_s": 75.3, "seed": 51, "segments": [
     {"start_s": 0, "end_s": 20.2, "kind": "speech"}, {"start_s": 20.2, "end_s": 24.5, "kind": "laughter"},
     {"start_s": 25, "end_s": 55.4, "kind": "speech"}, {"start_s": 57.1, "end_s": 63.3, "kind": "applause"},
@@ -33,7 +34,8 @@ def ui(tmp_path_factory, prefect_server):
     work = tmp_path_factory.mktemp("ui")
     port = free_port()
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), HOME=str(work / "home"),
-               GRADIO_TEMP_DIR=str(work / "gradio"), PREFECT_LOCAL_STORAGE_PATH=str(work / "storage"))
+               GRADIO_TEMP_DIR=str(work / "gradio"), PREFECT_LOCAL_STORAGE_PATH=str(work / "storage"),
+               LAUGHTRACK_QUERY_TIMEOUT_S=str(QUERY_LIMIT_S))
     db = work / "ui.duckdb"
     proc = subprocess.Popen([BIN / "laughtrack", "ui", "--db", str(db), "--model", "fixture", "--port", str(port),
                              "--cache", str(work / "cache"), "--max-upload-mb", str(MAX_UPLOAD_MB)],
@@ -196,7 +198,10 @@ def test_the_library_shows_a_page_without_analysing_again(ui, browser, analysed)
     browser.get(url)
     wait_for(lambda: by(browser, "#tab-library-button"), 60, what="the tabs")[0].click()
     wait_for(lambda: table(browser, "#board"), 60, what="the leaderboard")
-    assert len(table(browser, "#board")) >= 1
+    board = table(browser, "#board")
+    assert len(board) >= 1
+    import re
+    assert not [c for r in board for c in r if re.fullmatch(r"-?\d+\.\d{3,}", c)], board   # no 49.00000000000001
     by(browser, "#pick input")[0].click()
     wait_for(lambda: by(browser, "li[role=option]"), 30, what="the videos in the list")[0].click()
     by(browser, "#show")[0].click()
@@ -239,3 +244,59 @@ def test_a_gradio_client_script_calls_analyze(ui, talk, analysed):
     truth = json.loads(talk.with_suffix(".truth.json").read_text())
     got = [dict(zip(minutes["headers"], r), laughter_count=r[3], applause_count=r[4]) for r in minutes["data"]]
     assert max(demo.minute_errors(truth, got)["minute_errors"]) <= 2.0
+
+
+def file_data(path) -> dict:
+    """What a gradio_client script may send for a file: any path it likes."""
+    return {"path": str(path), "orig_name": "x.mp4", "meta": {"_type": "gradio.FileData"}}
+
+
+def test_a_path_the_page_was_not_given_is_refused_never_copied_nor_served(ui, talk, tmp_path):
+    """A server file named by its path (outside Gradio's upload folder, through `..`, or through a
+    symlink inside it) is refused at the door, with one message that says nothing of what exists
+    there: nothing is copied, analysed or served."""
+    import urllib.error
+    import urllib.request
+    url, db, work = ui
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(talk.read_bytes() + b"secret")       # a real video: the old page analysed it
+    upload_dir = work / "gradio"
+    upload_dir.mkdir(exist_ok=True)
+    (upload_dir / "link.mp4").symlink_to(secret)
+    copies = lambda: sorted(p for p in work.rglob("*") if p.name.startswith("secret"))   # noqa: E731
+    before = copies()
+    said = set()
+    # as a script on another machine sends it (gradio_client on this one would upload the file itself)
+    for path in (secret, tmp_path / "missing.mp4", tmp_path, "/etc/passwd", f"{upload_dir}/../../{secret.name}",
+                 upload_dir / "link.mp4", "http://127.0.0.1:1/x.mp4"):
+        request = urllib.request.Request(f"{url}gradio_api/queue/join", method="POST",
+                                         data=json.dumps({"data": [file_data(path), "auto"], "fn_index": 0,
+                                                          "session_hash": "adversary"}).encode(),
+                                         headers={"content-type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        said.add((refused.value.code, refused.value.read().decode()))
+    assert said == {(403, json.dumps({"detail": "the page analyses only files uploaded or recorded through it"}))}
+    assert copies() == before
+    assert open_store(db).query("SELECT count(*) FROM videos WHERE sha256 = ?",
+                                [hashlib.sha256(secret.read_bytes()).hexdigest()])[1] == [(0,)]
+    for path in (secret, "/etc/passwd", db):
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=10)
+        assert denied.value.code in (403, 404)
+
+
+def test_a_runaway_query_stops_within_its_limit_and_the_page_keeps_analysing(ui, tmp_path_factory, analysed):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    url, db, _ = ui
+    client = Client(url, verbose=False)
+    t0 = time.monotonic()
+    job = client.submit("SELECT sum(a.range * b.range) FROM range(100000000) a, range(1000) b", api_name="/query")
+    fresh = render(tmp_path_factory, "during a query.mp4", 53)
+    transcript, minutes = client.predict(handle_file(str(fresh)), "auto", api_name="/analyze")
+    assert minutes["data"], "the analysis made while the query ran gave no minutes"
+    with pytest.raises(AppError, match="time limit"):
+        job.result(timeout=120)
+    assert time.monotonic() - t0 < QUERY_LIMIT_S + 60
+    assert open_store(db).query("SELECT count(*) FROM engagement WHERE video_id = ?", [video_id(fresh)])[1] == [(1,)]

@@ -11,7 +11,8 @@ Everything that speaks SQL lives in this package; the rest of laughtrack calls t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -23,12 +24,33 @@ LAKE_PREFIX = "ducklake:postgres:"
 
 
 @dataclass(frozen=True)
+class QueryLimits:
+    """What a reader may take of the machine: wall time per user query, memory and threads. The
+    defaults suit a shared machine; `--timeout-s`/`--memory`/`--threads` of `laughtrack query` and
+    $LAUGHTRACK_QUERY_* change them."""
+
+    timeout_s: float = 60.0
+    memory: str = "1GB"        # DuckDB's memory_limit: a query that needs more fails, nothing is spilled to disk
+    threads: int = 2
+
+    def validate(self) -> QueryLimits:
+        if not self.timeout_s > 0:
+            raise ValueError(f"query timeout {self.timeout_s!r}: give seconds > 0")
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", self.memory, re.I):
+            raise ValueError(f"query memory {self.memory!r}: give a size such as 512MB or 2GB")
+        if self.threads < 1:
+            raise ValueError(f"query threads {self.threads!r}: give 1 or more")
+        return self
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Where the results live: a DuckDB file path, or a DuckLake (PostgreSQL catalog + data dir)."""
 
     url: str
     lake_data: str = ""        # DuckLake: the Parquet folder every writer and reader mounts
     cache_dir: str = ""        # DuckLake: where the pinned DuckDB extensions are installed
+    limits: QueryLimits = field(default_factory=QueryLimits)
 
     @property
     def is_lake(self) -> bool:
@@ -44,6 +66,7 @@ class StoreConfig:
             raise ValueError(f"--db {self.url!r}: the catalog must be PostgreSQL: ducklake:postgres:<conninfo>")
         if self.is_lake and not self.lake_data:
             raise ValueError("a DuckLake needs its data folder: --lake-data DIR (or LAUGHTRACK_LAKE_DATA)")
+        self.limits.validate()
         return self
 
 
@@ -57,15 +80,16 @@ class Store(Protocol):
     def maintain(self, orphan_age_s: float, snapshot_age_s: float) -> dict[str, int]: ...
     def write_analysis(self, rows: AnalysisRows) -> bool: ...
     def write_analyses(self, many: list[AnalysisRows]) -> list[bool | Exception]: ...
-    def note_path(self, video: Video, path: str) -> None: ...
+    def note_path(self, video: Video, path: str, stream_index: int) -> None: ...
     def record_failures(self, failures: list[Failure]) -> None: ...
     def done_analyses(self, analysis_ids: list[str]) -> set[str]: ...
     def done_contents(self, config_key: str) -> set[str]: ...
-    def query(self, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]: ...
+    def query(self, sql: str, params: list | None = None, max_rows: int | None = None) -> tuple[list[str], list[tuple]]: ...
     def relations(self) -> tuple[list[str], list[tuple]]: ...
     def minute_table(self, analysis_ids: list[str]) -> list[dict]: ...
     def engagement(self, analysis_ids: list[str]) -> list[dict]: ...
     def report_targets(self, video_ids: list[str] | None = None) -> list[dict]: ...
+    def find_videos(self, ref: str) -> list[str]: ...
     def transcript(self, analysis_id: str) -> list[dict]: ...
     def save_event_set(self, name: str, options_json: str, source: str, f1_before: float, f1_after: float) -> None: ...
     def event_set(self, name: str) -> str | None: ...
@@ -83,7 +107,7 @@ def open_store(where: StoreConfig | str | Path) -> Store:
         from laughtrack.store.ducklake import DuckLake
         return DuckLake(config)
     from laughtrack.store.duckdb_file import DuckDBFile
-    return DuckDBFile(Path(config.url))
+    return DuckDBFile(Path(config.url), config.limits)
 
 
-__all__ = ["AnalysisRows", "LAKE_PREFIX", "Store", "StoreConfig", "StoreError", "open_store"]
+__all__ = ["AnalysisRows", "LAKE_PREFIX", "QueryLimits", "Store", "StoreConfig", "StoreError", "open_store"]

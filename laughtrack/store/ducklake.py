@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from laughtrack.errors import StoreError
-from laughtrack.store.retry import retry
+from laughtrack.errors import StoreError, StoreFault
+from laughtrack.store.retry import fault, retry
 from laughtrack.store.sql import SqlStore
 
 EXTENSIONS = {"ducklake": "duckdb_extension_ducklake", "postgres": "duckdb_extension_postgres"}
@@ -64,11 +64,6 @@ _instances: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _instances_lock = threading.Lock()
 
 
-def _transient(exc: BaseException) -> bool:
-    """Catalog writes that raced another process: try again."""
-    return isinstance(exc, duckdb.TransactionException) or "conflict" in str(exc).lower()
-
-
 class DuckLake(SqlStore):
     """A DuckLake with a PostgreSQL catalog (`ducklake:postgres:<libpq conninfo>`)."""
 
@@ -78,6 +73,7 @@ class DuckLake(SqlStore):
     def __init__(self, config):
         self.config = config
         self.url = config.url
+        self.limits = config.limits
         self.data = str(Path(config.lake_data).expanduser().absolute())
         self.extension_dir = Path(config.cache_dir or Path.home() / ".cache" / "laughtrack") / "duckdb-extensions"
 
@@ -101,8 +97,7 @@ class DuckLake(SqlStore):
             options = [f"DATA_PATH {_quote(self.data + '/')}"] if create else []
             options += ["READ_ONLY"] if read_only else []
             options += [] if create else ["CREATE_IF_NOT_EXISTS false"]
-            retry(lambda: con.execute(f"ATTACH {_quote(self.url)} AS {ALIAS} ({', '.join(options)})"), _transient,
-                  wait_s=60)
+            retry(lambda: con.execute(f"ATTACH {_quote(self.url)} AS {ALIAS} ({', '.join(options)})"), wait_s=60)
             con.execute(f"USE {ALIAS}")
         except duckdb.Error as exc:
             con.close()
@@ -175,7 +170,7 @@ class DuckLake(SqlStore):
         }
         con = self._open_writer()
         try:
-            return {what: len(retry(lambda sql=sql: con.execute(sql).fetchall(), _transient, wait_s=120))
+            return {what: len(retry(lambda sql=sql: con.execute(sql).fetchall(), wait_s=120))
                     for what, sql in steps.items()}
         finally:
             con.close()
@@ -188,6 +183,9 @@ class DuckLake(SqlStore):
         con = self._connect(read_only=True)
         try:
             con.execute(f"SET allowed_directories = [{_quote(self.data + '/')}]")
+            con.execute(f"SET memory_limit = {_quote(self.limits.memory)}")
+            con.execute(f"SET threads = {int(self.limits.threads)}")
+            con.execute("SET temp_directory = ''")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
         except BaseException:
@@ -206,7 +204,18 @@ class DuckLake(SqlStore):
         if names:
             raise StoreError(f"the results are read-only here: {', '.join(sorted(names))} is not allowed in queries")
 
+    def _fault(self, exc: BaseException, context: str = "") -> StoreError:
+        """One line for a failed write: a disk fault names the data folder, else DuckDB's reason."""
+        found = fault(exc)
+        if found:
+            what, fix = found
+            return StoreFault(f"the DuckLake {redact(self.url)!r} (data '{self.data}'): {what}; "
+                              f"{fix.replace('give another --db', 'give another --lake-data')}")
+        return StoreError(redact(str(exc).splitlines()[0]))
+
     def _error(self, exc: duckdb.Error) -> Exception:
+        if fault(exc):
+            return self._fault(exc)
         message = redact(str(exc).splitlines()[0])
         if "read-only" in message.lower() or "read only" in message.lower():
             message = f"the results are read-only here; queries cannot change them ({message})"

@@ -65,7 +65,9 @@ def path_row(video_id: str, path: str, at: datetime) -> pa.Table:
 
 
 def failure_table(failures: list[Failure], at: datetime) -> pa.Table:
-    return TABLES["failures"].rows([dict(asdict(f), stage=str(f.stage), at=at) for f in failures])
+    columns = set(TABLES["failures"].names)
+    return TABLES["failures"].rows([{k: v for k, v in asdict(f).items() if k in columns} |
+                                    dict(stage=str(f.stage), at=at, resolved_at=None) for f in failures])
 
 
 def window_table(aid: str, scan: ScanResult) -> pa.Table:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _ARROW = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "REAL": pa.float32(), "INTEGER": pa.int32(),
           "BIGINT": pa.int64(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
 
@@ -126,7 +126,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         _VIDEO, ("stream_index", I, "audio stream number (0 = first audio stream, ffmpeg's `0:a:N`)"),
         ("codec", V, "codec name"), ("channels", I, "channel count"), ("sample_rate", I, "sample rate in Hz"),
         ("duration_s", D, "stream duration when the container states it"),
-        ("language_tag", V, "the container's language tag, if any")), primary_key=("video_id", "stream_index")),
+        ("language_tag", V, "the container's language tag, if any"),
+        ("start_s", D, "where the stream starts in the video: a late start (and any gap) is padded with silence, "
+                       "so every time laughtrack stores is the video's time")),
+        primary_key=("video_id", "stream_index")),
     Table("analyses", "One row per (video, stream, configuration); a new model, parameter set, code version or "
                       "backend adds rows, old ones stay.", _cols(
         ("analysis_id", V, "hash of content sha256, stream and `config_key`"),
@@ -198,7 +201,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         ("stream_index", I, "the stream, when the failure was per stream"),
         ("stage", V, "`expand`, `probe`, `extract`, `scan`, `transcribe` or `store`"),
         ("error_type", V, "exception class"), ("message", V, "one line: the file and the reason"),
-        ("at", T, "when"))),
+        ("at", T, "when"),
+        ("resolved_at", T, "when a later run analysed the file (that stream); NULL while the failure stands. "
+                           "Only the file's own faults are rows: a full disk, a corrupt database or an interrupted "
+                           "run are not"))),
 )}
 RESULT_TABLES = ("windows", "segments", "tokens", "events", "minute_density", "minute_events")  # per analysis
 
@@ -264,6 +270,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         *(f"CREATE TABLE write_lock_{i:02d} (writes BIGINT)" for i in range(16)),   # write locks
         *(f"INSERT INTO write_lock_{i:02d} VALUES (0)" for i in range(16))),
     2: (TABLES["event_sets"].ddl(),),                                # v2 → v3: tuned event sets
+    3: ("ALTER TABLE audio_streams ADD COLUMN start_s DOUBLE",       # v3 → v4: streams in the video's time,
+        "ALTER TABLE failures ADD COLUMN resolved_at TIMESTAMPTZ"),   # failures closed by a later success
 }
 
 
@@ -289,7 +297,8 @@ def markdown() -> str:
 _DOC_HEAD = """# The laughtrack results database
 
 One DuckDB file (`--db`, `$LAUGHTRACK_DB`, default `./laughtrack.duckdb`). Times are seconds from
-the start of the audio stream; probabilities are the model's softmax within one tag family.
+the start of the video (an audio stream that starts late is padded with silence, so its times are
+the video's too); probabilities are the model's softmax within one tag family.
 Query it with `laughtrack query` (read-only, external file access disabled) or any DuckDB client
 while no analysis is writing. Every result row leads to its `analyses` row, which records the
 model, its sha256, the parameters, the code version and the backend that produced it.

@@ -27,7 +27,7 @@ import pyarrow as pa
 from laughtrack import faults
 from laughtrack.errors import StoreError, captured
 from laughtrack.records import Failure, Video
-from laughtrack.store import schema
+from laughtrack.store import QueryLimits, schema
 from laughtrack.store.retry import retry
 from laughtrack.store.rows import DONE, AnalysisRows, failure_table, path_row
 
@@ -80,6 +80,12 @@ EVENTS_SQL = "SELECT label, start_s, end_s, peak_p, mean_p FROM events WHERE ana
 WINDOW_PROBS_SQL = ("SELECT start_s, end_s, " + ", ".join(schema.EVENT_COLUMNS.values())
                     + " FROM windows WHERE analysis_id = ? ORDER BY start_s, end_s")
 EVENT_SET_SQL = "SELECT options_json FROM event_sets WHERE name = ? ORDER BY saved_at DESC LIMIT 1"
+# A failure stands until its file (or that stream of it) is analysed; then it is closed, not deleted.
+OPEN_FAILURES = ("resolved_at IS NULL AND ((sha256 = ? AND (stream_index IS NULL OR stream_index = ?)) "
+                 "OR (sha256 IS NULL AND path = ?))")
+FIND_VIDEO_SQL = ("SELECT DISTINCT video_id FROM latest_analyses WHERE starts_with(video_id, ?) "
+                  "UNION SELECT DISTINCT p.video_id FROM video_paths p JOIN latest_analyses a USING (video_id) "
+                  "WHERE p.path = ? ORDER BY 1 LIMIT 10")
 TRANSCRIPT_SQL = "SELECT start_s, end_s, raw_text, text FROM segments WHERE analysis_id = ? ORDER BY start_s"
 
 
@@ -91,6 +97,7 @@ class SqlStore:
     """The statements; a subclass provides `_connect_writer`, `_open_reader`, `_error`, `exists`."""
 
     url: str
+    limits: QueryLimits = QueryLimits()
     auto_migrate = True     # a writer brings the schema up to date (else: `laughtrack db migrate`)
     constraints = True      # the catalog enforces primary keys (DuckLake has none)
 
@@ -110,6 +117,10 @@ class SqlStore:
         """The StoreError a user sees for a failed statement."""
         raise NotImplementedError
 
+    def _fault(self, exc: BaseException, context: str = "") -> StoreError:
+        """The StoreError (a StoreFault for a disk or file fault) a user sees for a failed write."""
+        raise NotImplementedError
+
     def _check_query(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
         """Refuse a user statement before it runs (a backend whose reader is not fully confined)."""
 
@@ -118,8 +129,9 @@ class SqlStore:
         with _WRITE_LOCK:
             con = self._connect_writer()
             try:
-                return retry(lambda: migrate(con, self.constraints),
-                             lambda e: isinstance(e, duckdb.TransactionException), wait_s=60)
+                return retry(lambda: migrate(con, self.constraints), wait_s=60)
+            except duckdb.Error as exc:
+                raise self._fault(exc) from None
             finally:
                 con.close()
 
@@ -132,6 +144,9 @@ class SqlStore:
             elif _version(con) != schema.SCHEMA_VERSION:
                 raise StoreError(f"the results catalog {self.url!r} has schema v{_version(con)}, this laughtrack "
                                  f"writes v{schema.SCHEMA_VERSION}: run `laughtrack db migrate`")
+        except duckdb.Error as exc:
+            con.close()
+            raise self._fault(exc) from None
         except BaseException:
             con.close()
             raise
@@ -139,9 +154,13 @@ class SqlStore:
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], object], video_id: str | None):
         """Run `work` in one transaction, serialized with the other writers of `video_id` (None:
-        appends that need no order); start again if it lost a race to commit."""
-        return retry(lambda: self._write_once(work, video_id), lambda e: isinstance(e, duckdb.TransactionException),
-                     wait_s=WRITE_RETRY_S, first_delay_s=0.01, max_delay_s=0.25)
+        appends that need no order); start again if it lost a race to commit. Anything but
+        contention fails at once, in one line."""
+        try:
+            return retry(lambda: self._write_once(work, video_id), wait_s=WRITE_RETRY_S, first_delay_s=0.01,
+                         max_delay_s=0.25)
+        except duckdb.Error as exc:
+            raise self._fault(exc) from None
 
     def _write_once(self, work: Callable[[duckdb.DuckDBPyConnection], object], video_id: str | None):
         with _WRITE_LOCK:
@@ -158,17 +177,23 @@ class SqlStore:
         with _WRITE_LOCK:
             con = self._open_writer()
             try:
-                return [captured(lambda w=work, v=video_id: retry(
-                    lambda: _transaction(con, w, v), lambda e: isinstance(e, duckdb.TransactionException),
-                    wait_s=WRITE_RETRY_S, first_delay_s=0.01, max_delay_s=0.25)) for work, video_id in works]
+                return [self._translated(captured(lambda w=work, v=video_id: retry(
+                    lambda: _transaction(con, w, v), wait_s=WRITE_RETRY_S, first_delay_s=0.01, max_delay_s=0.25)))
+                    for work, video_id in works]
             finally:
                 con.close()
+
+    def _translated(self, value):
+        """A duckdb error as the user's one line (other values unchanged)."""
+        return self._fault(value) if isinstance(value, duckdb.Error) else value
 
     @contextmanager
     def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         con = self._open_reader()
         try:
             yield con
+        except duckdb.Error as exc:
+            raise self._error(exc) from None
         finally:
             con.close()
 
@@ -183,16 +208,23 @@ class SqlStore:
         return self._write_each([(lambda con, r=rows: _write_analysis(con, r), rows.job.video.video_id)
                                  for rows in many])
 
-    def note_path(self, video: Video, path: str) -> None:
-        """Record that a known video was seen under `path` (a renamed copy), no new analysis."""
+    def note_path(self, video: Video, path: str, stream_index: int) -> None:
+        """Record that a known video was seen under `path` (a renamed copy), no new analysis; its
+        failures (of that stream) are closed, since it is analysed."""
         at = now()
         row = schema.TABLES["videos"].rows([dict(asdict(video), path=path, first_seen_at=at)])
-        self._write(lambda con: _add_video(con, row, video.video_id, path, at), video.video_id)
+
+        def work(con):
+            _add_video(con, row, video.video_id, path, at)
+            _close_failures(con, video.sha256, stream_index, path, at)
+        self._write(work, video.video_id)
 
     def record_failures(self, failures: list[Failure]) -> None:
-        """Append one `failures` row per file or stream that could not be analysed."""
-        if failures:
-            self._write(lambda con: _insert(con, "failures", failure_table(failures, now())), None)
+        """Append one `failures` row per file or stream that could not be analysed because of itself
+        (not the machine's or the orchestration's faults: Failure.recorded)."""
+        rows = [f for f in failures if f.recorded]
+        if rows:
+            self._write(lambda con: _insert(con, "failures", failure_table(rows, now())), None)
 
     def save_event_set(self, name: str, options_json: str, source: str, f1_before: float, f1_after: float) -> None:
         """Append a named event parameter set (the newest row of a name is the one used)."""
@@ -243,15 +275,39 @@ class SqlStore:
                 return set()
             return {r[0] for r in con.execute(DONE_CONTENTS_SQL, [DONE, config_key]).fetchall()}
 
-    def query(self, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
-        """One read-only statement: (column names, rows); StoreError for any error or write."""
+    def query(self, sql: str, params: list | None = None, max_rows: int | None = None) -> tuple[list[str], list[tuple]]:
+        """One read-only statement within the reader's limits: (column names, rows, at most
+        `max_rows`); StoreError for any error, any write, more than one statement, or a query that
+        runs past its time or memory limit."""
         with self._reader() as con:
+            self._check_one(con, sql)
+            self._check_query(con, sql)
+            timer = threading.Timer(self.limits.timeout_s, con.interrupt)
+            timer.start()
             try:
-                self._check_query(con, sql)
                 cur = con.execute(sql, params or [])
-                return ([d[0] for d in cur.description] if cur.description else []), cur.fetchall()
+                rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows)
+                return ([d[0] for d in cur.description] if cur.description else []), rows
+            except duckdb.InterruptException:
+                raise StoreError(f"the query ran past its time limit ({self.limits.timeout_s:g} s) and was stopped; "
+                                 "`laughtrack query --timeout-s S` (or LAUGHTRACK_QUERY_TIMEOUT_S) allows longer") from None
+            except duckdb.OutOfMemoryException:
+                raise StoreError(f"the query needs more than its memory limit ({self.limits.memory}) and was stopped; "
+                                 "`laughtrack query --memory SIZE` (or LAUGHTRACK_QUERY_MEMORY) allows more") from None
             except duckdb.Error as exc:
                 raise self._error(exc) from None
+            finally:
+                timer.cancel()
+
+    @staticmethod
+    def _check_one(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Exactly one statement: `select 1; select 2` would otherwise show only the last result."""
+        try:
+            count = len(con.extract_statements(sql))
+        except duckdb.Error as exc:
+            raise StoreError(str(exc).splitlines()[0]) from None
+        if count != 1:
+            raise StoreError(f"give one SQL statement at a time (got {count})")
 
     def relations(self) -> tuple[list[str], list[tuple]]:
         """The tables and views a user can query (`laughtrack query --list`)."""
@@ -281,6 +337,13 @@ class SqlStore:
             rows = [r for r in rows if r["video_id"] in video_ids]
         return rows
 
+    def find_videos(self, ref: str) -> list[str]:
+        """The analysed videos an id prefix or a stored path names (at most 10, sorted)."""
+        ref = ref.strip()
+        with self._reader() as con:
+            prefix = ref.lower() if ref and all(c in "0123456789abcdefABCDEF" for c in ref) else "\x00"
+            return [r[0] for r in con.execute(FIND_VIDEO_SQL, [prefix, ref]).fetchall()]
+
     def transcript(self, analysis_id: str) -> list[dict]:
         """The transcribed speech chunks of an analysis, in time order."""
         with self._reader() as con:
@@ -301,6 +364,7 @@ def _write_analysis(con: duckdb.DuckDBPyConnection, rows: AnalysisRows) -> bool:
     at = now()
     exists = con.execute("SELECT count(*) FROM analyses WHERE analysis_id = ?", [rows.job.analysis_id]).fetchall()[0][0]
     _add_video(con, rows.video_row(rows.job.path, at), rows.job.video.video_id, rows.job.path, at)
+    _close_failures(con, rows.job.video.sha256, rows.job.stream_index, rows.job.path, at)
     if exists:
         return False
     _insert(con, "audio_streams", rows.stream_row(), only_new=True)
@@ -309,6 +373,14 @@ def _write_analysis(con: duckdb.DuckDBPyConnection, rows: AnalysisRows) -> bool:
         _insert(con, table, data)
         faults.point(f"store:{table}")
     return True
+
+
+def _close_failures(con: duckdb.DuckDBPyConnection, sha256: str, stream_index: int, path: str, at: datetime) -> None:
+    """Close the open failures of this content and stream (or of this path, when it could not be
+    hashed): the file is analysed now. Looked for first, so most writes never update the table."""
+    where = [sha256, stream_index, path]
+    if con.execute(f"SELECT count(*) FROM failures WHERE {OPEN_FAILURES}", where).fetchall()[0][0]:
+        con.execute(f"UPDATE failures SET resolved_at = ? WHERE {OPEN_FAILURES}", [at, *where])
 
 
 def _add_video(con: duckdb.DuckDBPyConnection, video_row: pa.Table, video_id: str, path: str, at: datetime) -> None:
