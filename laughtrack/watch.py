@@ -87,11 +87,12 @@ class Watcher:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="settle")
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Catch up, then follow the inbox until `stop` is set (or Ctrl-C)."""
+        """Catch up, then follow the inbox until `stop` is set; a signal (Ctrl-C) raises
+        KeyboardInterrupt at once, without waiting for the uploads in hand."""
         from watchfiles import Change, watch
         self.catch_up()
         for changes in watch(self.inbox, stop_event=stop, recursive=True, debounce=500, step=100,
-                             raise_interrupt=False):
+                             raise_interrupt=True):
             for change, name in changes:
                 if change in (Change.added, Change.modified):
                     self.offer(Path(name))

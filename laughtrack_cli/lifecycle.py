@@ -49,7 +49,17 @@ def _on_signal(signum: int, frame) -> None:
     if _stopping.is_set():        # a second Ctrl-C while stopping: go now
         os._exit(128 + signum)
     _stopping.set()
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+_received: list[int] = []
+
+
+def received() -> Interrupted:
+    """The interrupt that arrived, for a library that turned it into its own KeyboardInterrupt
+    (watchfiles does); SIGINT if none was seen."""
+    return Interrupted(_received[0] if _received else signal.SIGINT)
 
 
 def catch_signals() -> None:

@@ -279,6 +279,8 @@ def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
     _prefect_env()
     try:
         watch_inbox(config, run=run, once=once, quiet_s=quiet_s)
+    except KeyboardInterrupt:       # watchfiles turns our signal into its own; click would exit 1 and wait
+        raise lifecycle.received() from None
     except (LaughtrackError, SenseVoiceError) as exc:
         _fail(str(exc), code=2)
 

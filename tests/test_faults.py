@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from procs import BIN, wait_for
+from procs import BIN, stop, wait_for
 from typer.testing import CliRunner
 
 from laughtrack import cache, media, synth
@@ -50,6 +50,20 @@ def env(prefect_server, tmp_path) -> dict:
     return base_env(tmp_path, PREFECT_API_URL=PREFECT_API_URL.value())
 
 
+@pytest.fixture
+def spawn():
+    """Popen in a session of its own; whatever is still running at the end is killed."""
+    started = []
+
+    def start(args, **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(args, start_new_session=True, **kwargs)
+        started.append(proc)
+        return proc
+    yield start
+    for proc in started:
+        stop(proc, signals=(signal.SIGKILL,))
+
+
 def laughtrack(env: dict, *args, timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([BIN / "laughtrack", *map(str, args)], env=env, capture_output=True, text=True,
                           timeout=timeout, input=stdin)
@@ -77,16 +91,17 @@ def one_line(text: str) -> list[str]:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupt_with_a_temporary_server_stops_in_seconds_and_leaves_no_server(talks, tmp_path, sig, code):
+def test_an_interrupt_with_a_temporary_server_stops_in_seconds_and_leaves_no_server(talks, tmp_path, sig, code,
+                                                                                      spawn):
     """One file stored before, one in the model step: the signal ends the command within 20 s with
     130/143, says what was stored, stops the temporary server, records no failure; a re-run finishes."""
     env = base_env(tmp_path)         # no PREFECT_API_URL, nothing at PREFECT_SERVER_API_PORT: a temporary server
     db, marker = tmp_path / "r.duckdb", tmp_path / "in-scan"
     first = laughtrack(env, "analyze", talks[0], "--db", db)
     assert first.returncode == 0, first.stderr
-    proc = subprocess.Popen([BIN / "laughtrack", "analyze", *talks, "--db", db], env=dict(
+    proc = spawn([BIN / "laughtrack", "analyze", *talks, "--db", db], env=dict(
         env, LAUGHTRACK_FAULT="scan", LAUGHTRACK_FAULT_FILE=str(marker)), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr=subprocess.PIPE, text=True)
     wait_for(lambda: marker.exists() or proc.poll() is not None, 300, step=0.2, what="the model step")
     assert proc.poll() is None, proc.communicate()
     assert servers_of(tmp_path / "prefect"), "no temporary server was running: the test proves nothing"
@@ -106,13 +121,12 @@ def test_an_interrupt_with_a_temporary_server_stops_in_seconds_and_leaves_no_ser
 
 
 @pytest.mark.timeout(300)
-def test_sigterm_stops_the_page_and_its_temporary_server(tmp_path):
+def test_sigterm_stops_the_page_and_its_temporary_server(tmp_path, spawn):
     env = base_env(tmp_path, GRADIO_TEMP_DIR=str(tmp_path / "gradio"), HOME=str(tmp_path / "home"))
     from procs import free_port
     port = free_port()
-    proc = subprocess.Popen([BIN / "laughtrack", "ui", "--db", tmp_path / "r.duckdb", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = spawn([BIN / "laughtrack", "ui", "--db", tmp_path / "r.duckdb", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def up():
         import urllib.request
@@ -127,6 +141,47 @@ def test_sigterm_stops_the_page_and_its_temporary_server(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == 143 and time.monotonic() - t0 < 20
     wait_for(lambda: not servers_of(tmp_path / "prefect"), 10, what="the temporary server to stop")
+
+
+@pytest.mark.timeout(300)
+def test_sigint_stops_watch_run_mid_analysis(talks, tmp_path, spawn):
+    env = base_env(tmp_path, LAUGHTRACK_FAULT="scan", LAUGHTRACK_FAULT_FILE=str(tmp_path / "in-scan"))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "talk.mp4").write_bytes(talks[0].read_bytes())
+    proc = spawn([BIN / "laughtrack", "watch", inbox, "--run", "--quiet-s", "0.5", "--db",
+                             tmp_path / "r.duckdb"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for(lambda: (tmp_path / "in-scan").exists() or proc.poll() is not None, 300, step=0.2, what="the scan")
+    assert proc.poll() is None, proc.communicate()
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - t0 < 20
+    wait_for(lambda: not servers_of(tmp_path / "prefect"), 10, what="the temporary server to stop")
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_serve_in_seconds(tmp_path, prefect_server, spawn):
+    from prefect.settings import PREFECT_API_URL
+    env = base_env(tmp_path, PREFECT_API_URL=PREFECT_API_URL.value())
+    (tmp_path / "inbox").mkdir()
+    proc = spawn([BIN / "laughtrack", "serve", "--inbox", tmp_path / "inbox", "--db", tmp_path / "r.duckdb"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)
+    wait_for(lambda: _deployments_served(prefect_server) or proc.poll() is not None, 180, step=1,
+             what="the deployments to be served")
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and time.monotonic() - t0 < 20, out[-3000:]
+
+
+def _deployments_served(_home) -> bool:
+    from prefect import get_client
+    with get_client(sync_client=True) as client:
+        return any(d.name == "analyze-upload" for d in client.read_deployments())
 
 
 # --- full disks, corrupt files -----------------------------------------------------------------
