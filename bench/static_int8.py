@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 import numpy as np
 from sensevoice_core import load_model
+from sensevoice_core.frontend import Frontend
 from sensevoice_core.backends import OrtRunner
 from sensevoice_core.torch_backend import export_fp32
 from laughtrack import synth
@@ -37,7 +38,7 @@ def main() -> None:
     audio = synth.render(synth.parse_timeline(talk_timeline(60, 3)))[0]
     W = 9600
     wins = [audio[s:s+W] for s in range(0, len(audio)-W, 4800)]
-    feats = [full.frontend(w) for w in wins]
+    feats = [f.cpu().numpy() for f in full.frontend.window_features(wins)]
     print("windows", len(feats), feats[0].shape, flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="laughtrack-static-int8-"))
@@ -57,24 +58,27 @@ def main() -> None:
                     calibrate_method=CalibrationMethod.MinMax)
     torch_runner = full.runner
     batch = feats[:64]
+    x, lengths = Frontend.batch(batch)
+
     def bench(runner):
-        runner(batch, (0,1,2,15))
+        runner(x, lengths, (0,1,2,15))
         best = 1e9
         for _ in range(3):
-            t = time.perf_counter(); runner(batch, (0,1,2,15)); best = min(best, time.perf_counter()-t)
+            t = time.perf_counter(); runner(x, lengths, (0,1,2,15)); best = min(best, time.perf_counter()-t)
         return 64*(len(batch[0])+4)/best
     print("torch fp32 threads 2", round(bench(torch_runner)), "frames/s", flush=True)
     for name, path in (("dynamic", dyn), ("static QDQ", sta), ("static QDQ per-channel", sta2)):
         for th in (2, 1):
             print(name, "threads", th, round(bench(OrtRunner(path, th))), "frames/s", flush=True)
     # batch-invariance of static
+    tags = full.tag_queries
     r = OrtRunner(sta, 2)
-    a = r(batch[:8], (0,1,2,15)).query_logp
-    b = r(batch[:1], (0,1,2,15)).query_logp
+    a = r(x[:8], lengths[:8], (0,1,2,15), tags).tag_logp["event"]
+    b = r(x[:1], lengths[:1], (0,1,2,15), tags).tag_logp["event"]
     print("static batch-invariance max diff", float(np.abs(a[0]-b[0]).max()))
     r = OrtRunner(dyn, 2)
-    a = r(batch[:8], (0,1,2,15)).query_logp
-    b = r(batch[:1], (0,1,2,15)).query_logp
+    a = r(x[:8], lengths[:8], (0,1,2,15), tags).tag_logp["event"]
+    b = r(x[:1], lengths[:1], (0,1,2,15), tags).tag_logp["event"]
     print("dynamic batch-invariance max diff", float(np.abs(a[0]-b[0]).max()))
 
 

@@ -19,6 +19,7 @@ import torch
 from bench.__main__ import DEFAULT_FULLSIZE, talk_timeline
 from laughtrack import demo, density, events, synth
 from sensevoice_core import ScanOptions, load_model, scan, transcribe
+from sensevoice_core.frontend import Frontend
 from sensevoice_core.backends import OrtRunner
 from sensevoice_core.torch_backend import export_fp32
 from sensevoice_core.profile import CLOCK
@@ -57,9 +58,10 @@ def backends_sweep(torch_model, full_dir: Path, threads: int) -> str:
         variants["onnx fp32"] = OrtRunner(fp32, threads)
         for b, t, what in ((64, 8, "64 x 0.5 s windows"), (64, 17, "64 x 1 s windows"), (4, 250, "4 x 15 s chunks")):
             feats = [np.random.default_rng(b).standard_normal((t, 560)).astype(np.float32) for _ in range(b)]
+            x, lengths = Frontend.batch(feats)
             row = [what]
             for runner in variants.values():
-                s = best(lambda r=runner: r(feats, (0, 1, 2, 15)))
+                s = best(lambda r=runner: r(x, lengths, (0, 1, 2, 15)))
                 row.append(f"{b * (t + 4) / s:.0f}")
             rows.append(row)
         header = ["shape"] + [f"{n} frames/s" for n in variants]

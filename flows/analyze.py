@@ -4,11 +4,16 @@
                               └─► segment ─► transcribe ┴─► store ─► report
 
 Every step takes a group of files or streams, so that a thousand short clips cost a few hundred
-task runs, not seven thousand: probe and extract in groups of ≤ FILES_PER_TASK (IO_WORKERS groups
-side by side), the model steps and the store in runs of ≤ AUDIO_PER_TASK_S of audio (an hour-long
-video is a run of its own). One model per process; the model steps own the device (this machine's
-lock and its host/device Prefect slot). An analysis already in the database (same bytes, stream,
-model, parameters, code, backend) is skipped before any model work.
+task runs, not seven thousand: probe in groups of ≤ FILES_PER_TASK, the rest in runs of streams
+holding ≤ AUDIO_PER_TASK_S of audio as probed (an hour-long video is a run of its own; events,
+density and segment are one task, `detect`). There is no barrier between steps: every run's chain
+is submitted at once and a run's scan starts as soon as its own streams are extracted, while the
+next runs are still being decoded (tasks/media.py bounds the decoding at once) and the previous
+run is being transcribed or stored (the model steps own the device: this machine's lock and its
+host/device Prefect slot; one model per process, kept warm). An analysis already in the database
+(same bytes, stream, model, parameters, code, backend) is skipped before any model work.
+
+Each item travels as its typed record or as its Failure, stamped with the step it failed in.
 """
 
 from __future__ import annotations
@@ -22,14 +27,17 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from laughtrack import media, paths, plan, progress
 from laughtrack.config import Engine, RunConfig
 from laughtrack.errors import LaughtrackError
-from laughtrack.records import Extracted, Failure, Job, Outcome, Stage
+from laughtrack.records import Failure, Job, Outcome, Probed, Stage, failed
 from laughtrack.store import Store, open_store
-from tasks.analysis import detect_events, minute_density, note_paths, record_failures, speech_chunks, store_analyses
-from tasks.media import extract_streams, probe_files
-from tasks.model import ensure_device_limit, scan_streams, transcribe_speech
+from tasks.analysis import detect_events, note_paths, record_failures, store_analyses
+from tasks.device import ensure_device_limit
+from tasks.media import IO_SLOTS, extract_streams, probe_files
+from tasks.model import scan_streams, transcribe_speech
 from tasks.report import build_reports, publish_artifacts
 
-IO_WORKERS = max(2, min(4, os.cpu_count() or 2))   # probe/extract threads: ffmpeg is its own process
+# Threads that run (or wait for) task runs: most wait on another's result; the real work is
+# bounded elsewhere (IO_SLOTS decodes at once, one model step per device).
+TASK_THREADS = 32
 FILES_PER_TASK = 32          # probe / extract
 AUDIO_PER_TASK_S = 900.0     # scan ─► … ─► store: streams per task, by their audio
 STREAMS_PER_TASK = 128
@@ -52,14 +60,14 @@ class BatchResult:
         progress.report(failure.path, Stage.FAILED if failure.recorded else Stage.STOPPED)
 
 
-@flow(name="analyze-batch", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
+@flow(name="analyze-batch", task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS))
 def analyze_batch(paths: list[str], config: RunConfig | None = None) -> BatchResult:
     """Analyse media files, folders and globs, then report. Without `config` (a deployment run),
     the settings come from the worker's $LAUGHTRACK_* environment."""
     return run(paths, config or RunConfig.from_env(os.environ).with_event_set())
 
 
-@flow(name="analyze-video", task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS))
+@flow(name="analyze-video", task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS))
 def analyze_video(path: str, config: RunConfig | None = None, sha256: str | None = None,
                   event_id: str | None = None) -> BatchResult:
     """Analyse one media file, then report. `sha256` and `event_id` come from an upload event (the
@@ -76,8 +84,7 @@ def run(inputs: list[str], config: RunConfig) -> BatchResult:
     files = expand(inputs, result)
     jobs = probe(files, config, engine, result)
     todo, aliases = skip_done(jobs, store, result)
-    ready = extract(todo, engine, result)
-    stored = analyse(ready, engine, config, result)
+    stored = analyse(todo, engine, config)
     collect(stored, result)
     finish(aliases, config, result)
     return result
@@ -94,21 +101,28 @@ def expand(inputs: list[str], result: BatchResult) -> list[str]:
 def probe(files: list[str], config: RunConfig, engine: Engine, result: BatchResult) -> list[Job]:
     """probe ─►: hash and list the streams of every file (groups side by side); one job per chosen stream."""
     key = engine.config_key(config.params)
+    groups = plan.split(files, IO_SLOTS, FILES_PER_TASK)
+    futures = [probe_files.submit(group) for group in groups]
     jobs = []
-    for path, probed in zip(files, _each_item(probe_files, plan.split(files, IO_WORKERS, FILES_PER_TASK))):
-        if isinstance(probed, BaseException):
-            result.fail(Failure.of(path, Stage.PROBE, probed))
-            continue
-        try:
-            chosen = plan.jobs(probed, config.stream, key, config.model, engine.label)
-        except LaughtrackError as exc:
-            result.fail(Failure.of(path, Stage.PROBE, exc, probed.sha256))
-            continue
-        jobs += chosen
-        result.notes += [f"'{path}': audio stream {j.stream_index} starts at {j.audio.start_s:.1f} s into the "
-                         "video; it is padded with silence, so every time is the video's" for j in chosen
-                         if j.audio.start_s > media.LATE_START_S]
+    for group, future in zip(groups, futures):
+        for path, probed in zip(group, _value(future, len(group))):
+            if isinstance(probed, (Failure, BaseException)):
+                result.fail(probed if isinstance(probed, Failure) else Failure.of(path, Stage.PROBE, probed))
+                continue
+            jobs += _jobs(probed, config, key, engine, result)
     return jobs
+
+
+def _jobs(probed: Probed, config: RunConfig, key, engine: Engine, result: BatchResult) -> list[Job]:
+    try:
+        chosen = plan.jobs(probed, config.stream, key, config.model, engine.label)
+    except LaughtrackError as exc:
+        result.fail(Failure.of(probed.path, Stage.PROBE, exc, probed.sha256))
+        return []
+    result.notes += [f"'{probed.path}': audio stream {j.stream_index} starts at {j.audio.start_s:.1f} s into the "
+                     "video; it is padded with silence, so every time is the video's" for j in chosen
+                     if j.audio.start_s > media.LATE_START_S]
+    return chosen
 
 
 def skip_done(jobs: list[Job], store: Store, result: BatchResult) -> tuple[list[Job], list[Job]]:
@@ -129,45 +143,37 @@ def skip_done(jobs: list[Job], store: Store, result: BatchResult) -> tuple[list[
     return todo, aliases
 
 
-def extract(jobs: list[Job], engine: Engine, result: BatchResult) -> list[Extracted]:
-    """extract ─►: each stream as 16 kHz mono PCM in the cache (groups side by side)."""
-    ready = []
-    groups = plan.split([(j.probed, j.stream_index) for j in jobs], IO_WORKERS, FILES_PER_TASK)
-    for job, pcm in zip(jobs, _each_item(extract_streams, groups, engine.cache_dir)):
-        if isinstance(pcm, BaseException):
-            result.fail(Failure.of_job(job, Stage.EXTRACT, pcm))
-        else:
-            ready.append(plan.extracted(job, pcm))
-    return ready
-
-
-def _each_item(step, groups: list[list], *args) -> list:
-    """`step` over every group (submitted together), flattened back to one value per item; a group
-    whose task failed gives its exception to each of its items."""
-    futures = [step.submit(group, *args) for group in groups]
-    out = []
-    for group, future in zip(groups, futures):
-        values = _outcome(future)
-        out += [values] * len(group) if isinstance(values, BaseException) else values
-    return out
-
-
-def analyse(ready: list[Extracted], engine: Engine, config: RunConfig, result: BatchResult) -> list:
-    """scan ─┬─► events ─► density / segment ─► transcribe ─► store, per run of streams."""
+def analyse(jobs: list[Job], engine: Engine, config: RunConfig) -> list[tuple[list[Job], list]]:
+    """extract ─► scan ─┬─► events ─► density / segment ─► transcribe ─► store, per run of streams,
+    every run submitted at once: (the run, its steps' futures in the DAG's order)."""
     stored = []
-    for run_ in plan.by_audio(ready, AUDIO_PER_TASK_S, STREAMS_PER_TASK):
-        ids, pcms, labels = [r.job.analysis_id for r in run_], [r.pcm for r in run_], [r.job.path for r in run_]
-        durations = [r.duration_ms for r in run_]
-        scans = scan_streams.submit(ids, pcms, labels, engine, config.params)
-        events = detect_events.submit(scans, config.params)
-        minutes = minute_density.submit(events, durations)
-        chunks = speech_chunks.submit(events, durations)
-        transcripts = transcribe_speech.submit(ids, pcms, labels, chunks, engine, config.params, _state(pcms))
-        written = store_analyses.submit(config.store, run_, scans, events, transcripts, minutes)
-        steps = ((Stage.SCAN, scans), (Stage.EVENTS, events), (Stage.EVENTS, minutes), (Stage.EVENTS, chunks),
-                 (Stage.TRANSCRIBE, transcripts), (Stage.STORE, written))
+    for run_ in plan.by_audio(jobs, AUDIO_PER_TASK_S, STREAMS_PER_TASK):
+        extracted = [extract_streams.submit(group, engine.cache_dir)
+                     for group in plan.split(run_, IO_SLOTS, FILES_PER_TASK)]
+        scanned = scan_streams.submit(extracted, engine, config.params)
+        detected = detect_events.submit(scanned, config.params)
+        heard = transcribe_speech.submit(detected, engine, config.params)
+        written = store_analyses.submit(config.store, heard)
+        steps = [*((Stage.EXTRACT, e) for e in extracted), (Stage.SCAN, scanned), (Stage.EVENTS, detected),
+                 (Stage.TRANSCRIBE, heard), (Stage.STORE, written)]
         stored.append((run_, steps))
     return stored
+
+
+def collect(stored: list, result: BatchResult) -> None:
+    """Wait for every run's store step: each stream is stored (or found stored by another process),
+    or its Failure. A step that failed whole (the device, the model) fails every stream of its run,
+    named by the first step that failed on its own (one never run because its input failed is not
+    the cause)."""
+    for run_, steps in stored:
+        outcomes = _outcome(steps[-1][1])
+        if isinstance(outcomes, BaseException):
+            outcomes = failed(run_, *_first_failure(steps))
+        for job, outcome in zip(run_, outcomes):
+            if isinstance(outcome, Failure):
+                result.fail(outcome)
+            else:
+                (result.analysed if outcome else result.skipped).append(Outcome.of(job))
 
 
 def collect(stored: list, result: BatchResult) -> None:
@@ -189,18 +195,6 @@ def collect(stored: list, result: BatchResult) -> None:
                                            outcome))
                 continue
             (result.analysed if outcome else result.skipped).append(Outcome.of(item.job))
-
-
-def _state(paths: list[str]) -> list:
-    """(size, mtime) of each file, None where it is gone."""
-    out = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append(None)
-    return out
 
 
 def _first_failure(steps) -> tuple[Stage, BaseException]:
@@ -227,6 +221,12 @@ def finish(aliases: list[Job], config: RunConfig, result: BatchResult) -> None:
     except LaughtrackError as exc:
         result.problems.append(f"the analyses are stored, but the report was not written: {exc}")
     publish_artifacts(config.store, sorted(analysed), len(result.skipped), result.failures, result.report)
+
+
+def _value(future, n: int) -> list:
+    """A group task's list of results, or its exception once per item."""
+    value = _outcome(future)
+    return [value] * n if isinstance(value, BaseException) else value
 
 
 def _outcome(future):

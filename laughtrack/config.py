@@ -18,10 +18,14 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from laughtrack import faults
 from laughtrack.analysis import CODE_VERSION, AnalysisParams
 from laughtrack.store import QueryLimits, StoreConfig, open_store
+
+if TYPE_CHECKING:       # resolving a model imports sensevoice_core: only when an engine is built
+    from sensevoice_core.model import ModelSpec
 
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
        "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
@@ -140,18 +144,39 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Engine:
-    """How this process runs the model: resolved device, backend, precision, model sha, batches."""
+    """How this process runs the model: the resolved model spec (device, backend, precision,
+    identity: decided once, by sensevoice_core.resolve), the batch sizes and the machine."""
 
-    model: str              # what the user asked for: dir, hub id or "fixture"
-    model_dir: str
-    model_sha256: str
-    device: str             # resolved: cpu, cuda, cuda:1
-    backend: str            # resolved: torch | onnx-int8
-    dtype: str              # fp32 | bf16
+    spec: ModelSpec
     scan_batch: int
     transcribe_batch: int
     cache_dir: str          # PCM, ONNX exports, model sha cache, device lock
     host: str = ""          # the machine owning the device (its lock and its Prefect slot)
+
+    @property
+    def model(self) -> str:
+        return self.spec.source
+
+    @property
+    def model_dir(self) -> str:
+        return str(self.spec.model_dir)
+
+    @property
+    def model_sha256(self) -> str:
+        return self.spec.sha256
+
+    @property
+    def device(self) -> str:
+        return self.spec.device
+
+    @property
+    def backend(self) -> str:
+        return self.spec.backend
+
+    @property
+    def dtype(self) -> str:
+        """How the activations are computed: fp32 (the int8 export's too) or bf16."""
+        return "bf16" if self.spec.dtype == "bfloat16" else "fp32"
 
     @property
     def device_slot(self) -> str:
@@ -172,14 +197,11 @@ class Engine:
 
 @functools.lru_cache(maxsize=8)
 def _engine(model: str, device: str, backend: str, cache_dir: str, host: str) -> Engine:
-    from sensevoice_core.model import model_identity, resolve_backend, resolve_device
-    dev = resolve_device(device)
-    which = resolve_backend(dev, backend)
-    model_dir, sha = model_identity(model, cache_dir=Path(cache_dir))
-    kind = dev.split(":")[0]
-    return Engine(model=model, model_dir=str(model_dir), model_sha256=sha, device=str(dev), backend=which,
-                  dtype="bf16" if kind == "cuda" else "fp32", scan_batch=SCAN_BATCH[kind],
-                  transcribe_batch=TRANSCRIBE_BATCH[kind], cache_dir=cache_dir, host=host)
+    from sensevoice_core.model import resolve
+    spec = resolve(model, device=device, backend=backend, cache_dir=Path(cache_dir))
+    kind = spec.device.split(":")[0]
+    return Engine(spec=spec, scan_batch=SCAN_BATCH[kind], transcribe_batch=TRANSCRIBE_BATCH[kind],
+                  cache_dir=cache_dir, host=host)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,15 +51,18 @@ def split(items: list, parts: int, most: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def by_audio(ready: list[Extracted], seconds: float, most: int) -> list[list[Extracted]]:
-    """Consecutive runs of streams holding at most `seconds` of audio and `most` streams (a longer
-    stream is a run of its own): one model task per run, however short or long the files."""
-    runs: list[list[Extracted]] = []
+def by_audio(jobs: list[Job], seconds: float, most: int) -> list[list[Job]]:
+    """Consecutive runs of streams holding at most `seconds` of audio (as probed) and `most` streams
+    (a longer stream, or one whose length the container does not state, is a run of its own): one
+    model task per run, however short or long the files."""
+    runs: list[list[Job]] = []
     audio_ms = 0
-    for item in ready:
-        if not runs or len(runs[-1]) == most or audio_ms + item.duration_ms > seconds * 1000:
+    for job in jobs:
+        expected = job.probed.info.expected_s(job.audio)
+        ms = round(expected * 1000) if expected else round(seconds * 1000)
+        if not runs or len(runs[-1]) == most or audio_ms + ms > seconds * 1000:
             runs.append([])
             audio_ms = 0
-        runs[-1].append(item)
-        audio_ms += item.duration_ms
+        runs[-1].append(job)
+        audio_ms += ms
     return runs

@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from laughtrack.errors import EnvironmentFault, LaughtrackError, orchestration
 from laughtrack.media import AudioStream, FileState, MediaInfo
+
+if TYPE_CHECKING:   # names only: the records never need the model (or torch)
+    from laughtrack.events import Event
+    from sensevoice_core import ScanResult, Transcript
 
 
 class Stage(StrEnum):
@@ -99,6 +104,46 @@ class Extracted:
 
 
 @dataclass(frozen=True, slots=True)
+class Scanned:
+    """An extracted stream and its scan: every window's tag probabilities."""
+
+    item: Extracted
+    scan: ScanResult
+
+    @property
+    def job(self) -> Job:
+        return self.item.job
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """A scanned stream's timed events, its per-minute rows and the speech chunks to transcribe."""
+
+    item: Extracted
+    scan: ScanResult
+    events: list[Event]
+    minutes: list[MinuteRow]
+    labels: list[MinuteLabel]
+    chunks_ms: list[tuple[int, int]]
+
+    @property
+    def job(self) -> Job:
+        return self.item.job
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """Everything one analysis stores: the detected stream and the transcripts of its speech."""
+
+    detected: Detected
+    transcripts: list[Transcript]
+
+    @property
+    def job(self) -> Job:
+        return self.detected.item.job
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """A stream that is in the database after this run: analysed now, or found already there."""
 
@@ -142,6 +187,27 @@ class Failure:
     @classmethod
     def of_job(cls, job: Job, stage: Stage, exc: BaseException) -> Failure:
         return cls.of(job.path, stage, exc, job.video.sha256, job.stream_index)
+
+
+def each(items: list, stage: Stage, step) -> list:
+    """`step(item)` for each item that is not already a Failure; an item whose step raises becomes
+    its Failure, stamped with `stage` (one file's fault never stops the others)."""
+    out = []
+    for item in items:
+        if isinstance(item, Failure):
+            out.append(item)
+            continue
+        try:
+            out.append(step(item))
+        except Exception as exc:  # noqa: BLE001 — that item's failure, with its type
+            out.append(Failure.of_job(item if isinstance(item, Job) else item.job, stage, exc))
+    return out
+
+
+def failed(items: list, stage: Stage, exc: BaseException) -> list:
+    """Every item that is not already a Failure, failed by the same exception (a whole step failed)."""
+    return [item if isinstance(item, Failure) else Failure.of_job(item if isinstance(item, Job) else item.job,
+                                                                 stage, exc) for item in items]
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,7 @@ def _cancel_run(name: str, why: str, wait_s: float = 3.0) -> None:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
         from prefect.states import Cancelled
 
-        from tasks.model import release_held_slots
+        from tasks.device import release_held_slots
         release_held_slots()
         with get_client(sync_client=True) as client:
             for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))):

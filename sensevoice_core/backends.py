@@ -28,20 +28,14 @@ EXPORT_NAME = "model.int8.onnx"
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """One batch through the model (numpy, on the CPU)."""
+    """One batch through the model (numpy, on the CPU): only what the scan and the transcripts read."""
 
-    query_logp: np.ndarray   # float32 [B, 3, V]: log-softmax at query frames 0 (language), 1, 2
-    ids: np.ndarray          # int64 [B, 4 + T]: argmax token of every frame, query frames included
-    lengths: np.ndarray      # int64 [B]: valid frames per row, query frames included
+    tag_logp: dict[str, np.ndarray]   # family → float32 [B, K]: log-probs of its tokens at its query frame
+    ids: np.ndarray                   # int64 [B, 4 + T]: argmax token of every frame, query frames included
+    lengths: np.ndarray               # int64 [B]: valid frames per row, query frames included
 
 
-def pad_batch(feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """([B, T_max, D] zero-padded float32, [B] int64 lengths)."""
-    lengths = np.asarray([len(f) for f in feats], np.int64)
-    out = np.zeros((len(feats), int(lengths.max(initial=0)), feats[0].shape[1] if feats else 0), np.float32)
-    for i, f in enumerate(feats):
-        out[i, : len(f)] = f
-    return out, lengths
+Tags = dict[str, tuple[int, tuple[int, ...]]]   # family → (query frame, token ids)
 
 
 class OrtRunner:
@@ -60,11 +54,14 @@ class OrtRunner:
         self.path, self.threads = path, threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
-    def __call__(self, feats: list[np.ndarray], queries: tuple[int, int, int, int]) -> Encoded:
-        x, lengths = pad_batch(feats)
-        q = np.tile(np.asarray([queries], np.int64), (len(feats), 1))
-        qlp, ids, lens = self.session.run(None, {"feats": x, "lengths": lengths, "queries": q})
-        return Encoded(qlp, ids, lens.astype(np.int64, copy=False))
+    def __call__(self, x: np.ndarray, lengths: np.ndarray, queries: tuple[int, int, int, int],
+                 tags: Tags | None = None) -> Encoded:
+        """x [B, T, D] float32 and lengths [B]: the log-probs of `tags` and every frame's argmax."""
+        q = np.tile(np.asarray([queries], np.int64), (len(x), 1))
+        qlp, ids, lens = self.session.run(None, {"feats": np.asarray(x, np.float32),
+                                                 "lengths": np.asarray(lengths, np.int64), "queries": q})
+        tag_logp = {f: qlp[:, frame][:, list(ids_)] for f, (frame, ids_) in (tags or {}).items()}
+        return Encoded(tag_logp, ids, lens.astype(np.int64, copy=False))
 
 
 def onnx_available() -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 UPSCALE = 1 << 15        # funasr scales [-1, 1] samples to 16-bit range before the fbank
+MIN_SAMPLES = 400        # one 25 ms fbank frame; shorter audio is zero-padded to this
 SUPPORTED = {"snip_edges": True, "upsacle_samples": True, "filter_length_min": -1, "filter_length_max": -1}
 
 
@@ -52,6 +53,39 @@ class Frontend:
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """float32 [T', m · n_mels] features of 16 kHz samples in [-1, 1] (at least one fbank frame long)."""
         return self.stack(self.fbank(samples))
+
+    # --- the interface the scan and the transcripts use (torch_frontend.py has the same) ---------
+    device = "cpu"
+
+    def window_features(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Each window's (or chunk's) features from its own samples; shorter than one frame: zero-padded."""
+        return [self(np.pad(w, (0, max(0, MIN_SAMPLES - len(w))))) for w in windows]
+
+    def producer(self) -> KnfFrames:
+        """A stream's fbank frames, fed chunk by chunk (stream.py)."""
+        return KnfFrames(self)
+
+    @staticmethod
+    def concat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts)
+
+    def lfr_rows(self, n_frames: int) -> np.ndarray:
+        from sensevoice_core.stream import lfr_index
+        return lfr_index(n_frames, self.lfr_m, self.lfr_n)
+
+    def features_of(self, frames: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """[B, T', m · n_mels]: LFR rows gathered from `frames` by `idx` [B, T', m], then CMVN."""
+        stacked = frames[idx].reshape(idx.shape[0], idx.shape[1], -1)
+        return (stacked + self.shift[: stacked.shape[2]]) * self.rescale[: stacked.shape[2]]
+
+    @staticmethod
+    def batch(feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """([B, T_max, D] zero-padded float32, [B] int64 lengths) for a runner."""
+        lengths = np.asarray([len(f) for f in feats], np.int64)
+        out = np.zeros((len(feats), int(lengths.max(initial=0)), feats[0].shape[1] if feats else 0), np.float32)
+        for i, f in enumerate(feats):
+            out[i, : len(f)] = f
+        return out, lengths
 
     def fbank(self, samples: np.ndarray) -> np.ndarray:
         import kaldi_native_fbank as knf
@@ -90,6 +124,27 @@ class Frontend:
         opts.energy_floor, opts.raw_energy, opts.use_energy = 0.0, True, False
         opts.use_log_fbank, opts.use_power, opts.htk_compat = True, True, False
         return opts
+
+
+class KnfFrames:
+    """One stream's fbank frames from kaldi-native-fbank's online fbank, fed chunk by chunk: the
+    frames equal those of the window-by-window recipe bit for bit (a frame depends only on its own
+    samples), and each is computed once."""
+
+    def __init__(self, frontend: Frontend):
+        import kaldi_native_fbank as knf
+        self.fbank = knf.OnlineFbank(frontend._options(knf))
+        self.fs, self.n_mels, self.read = frontend.fs, frontend.n_mels, 0
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """float32 [n, n_mels]: the frames `samples` completed."""
+        self.fbank.accept_waveform(self.fs, np.asarray(samples, np.float32) * np.float32(UPSCALE))
+        ready = self.fbank.num_frames_ready
+        new = [self.fbank.get_frame(i) for i in range(self.read, ready)]
+        if ready > self.read:
+            self.fbank.pop(ready - self.read)      # knf keeps frames until popped: memory stays bounded
+        self.read = ready
+        return np.stack(new).astype(np.float32, copy=False) if new else np.zeros((0, self.n_mels), np.float32)
 
 
 def load_cmvn(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,47 +1,64 @@
-"""Load SenseVoiceSmall from a local dir or a hub id, once per process.
+"""SenseVoiceSmall, resolved once and loaded once per process.
+
+    spec = resolve("iic/SenseVoiceSmall", device="auto")    # device, backend, precision, identity
+    model = load(spec)                                       # or load_model(...) for both at once
+
+`resolve` decides everything about a model before any weight is read (device.py: where and in
+which precision; hub.py: where the files come from; identity.py: their verified sha256), so a
+caller can key caches and analyses by the spec and load later, in another thread or process.
 
 On the CPU with the int8 export already in the cache, loading reads the model dir's tokenizer,
 CMVN and config and opens the ONNX session: no funasr, no torch, no checkpoint in memory. The torch
-backend (CUDA, or CPU without onnxruntime) and the first export build the module through funasr.
-
-A local dir loads with no network at all (`disable_update=True`, no VAD model). A hub id is
-looked up in the ModelScope / Hugging Face caches first; if it is not cached and the hub does not
-answer within HUB_PROBE_TIMEOUT_S, loading fails at once with the commands that fix it, instead
-of funasr's ~20 s of retries and a misleading message.
+backend (CUDA, or CPU without onnxruntime) and the first export build the module through funasr;
+it runs with fp32 weights, in bf16 under autocast where bf16 is asked (CUDA by default), with its
+features computed on its own device (torch_frontend.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import logging
 import os
-import socket
-import sys
-import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sensevoice_core import backends
+from sensevoice_core.device import BACKENDS, cpu_threads, resolve_backend, resolve_device, resolve_dtype
 from sensevoice_core.errors import ModelIntegrityError, ModelUnavailableError
 from sensevoice_core.frontend import Frontend, Tokenizer, tokenizer_file
-from sensevoice_core.tags import EMOTIONS, EVENTS, FAMILIES, LANGUAGES, tag
+from sensevoice_core.hub import DEFAULT_HUB_ID, FIXTURE_DIR, resolve_source
+from sensevoice_core.identity import MANIFEST_NAME, model_identity, verify_manifest, write_manifest
+from sensevoice_core.tags import EMOTIONS, EVENTS, FAMILIES, LANGUAGES, QUERY_FRAME, tag
 
 log = logging.getLogger(__name__)
 
-FIXTURE_DIR = Path(__file__).resolve().parent / "fixture"
-MANIFEST_NAME = "manifest.sha256"
-DEFAULT_HUB_ID = "iic/SenseVoiceSmall"
-HUB_PROBE_TIMEOUT_S = 1.5
-# Hub id prefix → (funasr hub name, host to probe).
-_HUBS = {"FunAudioLLM/": ("hf", "huggingface.co"), "": ("ms", "www.modelscope.cn")}
-BACKENDS = ("auto", "torch", "onnx-int8")
-_REQUIRED_FILES = ("config.yaml", "model.pt", "am.mvn", "configuration.json")
-IDENTITY_CACHE = "model-identity.json"   # in the cache dir: model dir → (file stats, sha256)
-_NVIDIA = ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg")   # dxg: WSL2
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model resolved, not loaded: what it is, where it runs, and how (hashable: a cache key)."""
+
+    source: str             # what the user asked for: dir, hub id or "fixture"
+    model_dir: Path
+    sha256: str             # of the manifest (or of model.pt when there is none)
+    device: str             # resolved: cpu, cuda, cuda:1
+    backend: str            # torch | onnx-int8
+    dtype: str              # float32 | bfloat16 (torch, autocast) | int8 (the ONNX export)
+    threads: int
+    cache_dir: Path         # the ONNX export and the identity cache
+
+
+def resolve(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto", backend: str = "auto", dtype=None,
+            cache_dir: Path | None = None, threads: int | None = None) -> ModelSpec:
+    """Decide device, backend, precision and identity (the manifest verified) without loading."""
+    dev = resolve_device(device)
+    which = resolve_backend(dev, backend, dtype)
+    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "sensevoice_core"
+    model_dir, digest = model_identity(source, cache)
+    return ModelSpec(str(source), model_dir, digest, dev, which, resolve_dtype(dev, which, dtype),
+                     threads or cpu_threads(), cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,106 +73,76 @@ class TagFamily:
 class SenseVoice:
     """A loaded SenseVoiceSmall: its runner and what the scan needs beside it."""
 
-    frontend: Frontend          # WavFrontend's features, dither 0 (reproducible)
+    spec: ModelSpec
+    frontend: object            # Frontend (numpy) or TorchFrontend (on the model's device)
     tokenizer: Tokenizer        # the sentencepiece vocabulary
     families: dict[str, TagFamily]
     textnorm_ids: dict[str, int]
     blank_id: int
     vocab_size: int
-    device: str                 # "cpu", "cuda", "cuda:1"
-    dtype: str                  # what the weights run in: "int8", "float32", "bfloat16"
-    source: str                 # what the user asked for: dir, hub id or "fixture"
-    model_dir: Path
-    model_sha256: str           # sha256 of the manifest (or of model.pt when there is none)
     runner: object = None       # backends.OrtRunner or torch_backend.TorchRunner: encoder + CTC head
     module: object = None       # the funasr torch module (torch backend only)
     funasr_kwargs: dict = field(default_factory=dict)   # what funasr built it with (when it did)
-    load_s: float = 0.0         # seconds load_model took
+    load_s: float = 0.0         # seconds load took
 
     @property
     def backend(self) -> str:
         return self.runner.name
 
+    @property
+    def device(self) -> str:
+        return self.spec.device
 
-def cuda_available(probe_only: bool = True) -> bool:
-    """Whether torch sees CUDA. For `auto` (probe_only) on Linux without an NVIDIA (or WSL2) device
-    node: False without importing torch; an explicit `cuda` always asks torch."""
-    if probe_only and sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _NVIDIA):
-        return False
-    import torch
-    return torch.cuda.is_available()
+    @property
+    def dtype(self) -> str:
+        return self.spec.dtype
 
+    @property
+    def source(self) -> str:
+        return self.spec.source
 
-def resolve_device(device: str = "auto") -> str:
-    """`auto` → CUDA when present, else CPU; an explicit `cuda` without CUDA is an error."""
-    device = str(device)
-    if device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    if device.startswith("cuda") and not cuda_available(probe_only=False):
-        raise ModelUnavailableError(f"device {device!r} asked for but torch sees no CUDA; use --device cpu or auto")
-    return device
+    @property
+    def model_dir(self) -> Path:
+        return self.spec.model_dir
 
+    @property
+    def model_sha256(self) -> str:
+        return self.spec.sha256
 
-def cpu_threads() -> int:
-    """Cores this process may use (funasr would otherwise take 4 threads on any machine)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    @property
+    def tag_queries(self) -> dict[str, tuple[int, tuple[int, ...]]]:
+        """family → (its query frame, its token ids): what a runner returns log-probs of."""
+        return {f: (QUERY_FRAME[f], fam.ids) for f, fam in self.families.items()}
 
 
-def resolve_backend(device: str, backend: str = "auto", dtype=None) -> str:
-    """`auto` → `onnx-int8` on CPU when onnxruntime is installed (and no dtype was forced), else `torch`."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    on_cpu = str(device) == "cpu"
-    if backend == "onnx-int8":
-        if not on_cpu:
-            raise ModelUnavailableError(f"backend onnx-int8 runs on the CPU only, not on {device}")
-        if not backends.onnx_available():
-            raise ModelUnavailableError("backend onnx-int8 needs onnxruntime and onnx: pip install onnxruntime onnx")
-        return backend
-    if backend == "auto":
-        fp32 = dtype is None or str(dtype) == "torch.float32"
-        return "onnx-int8" if on_cpu and fp32 and backends.onnx_available() else "torch"
-    return backend
+def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto", dtype=None,
+               threads: int | None = None, backend: str = "auto", cache_dir: Path | None = None) -> SenseVoice:
+    """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id: `load(resolve(...))`."""
+    return load(resolve(source, device, backend, dtype, cache_dir, threads))
 
 
-def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto",
-               dtype=None, threads: int | None = None,
-               backend: str = "auto", cache_dir: Path | None = None) -> SenseVoice:
-    """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id.
-
-    CUDA runs the torch module in bf16 by default (fp16 is broken upstream, funasr #2395). CPU
-    runs the int8 ONNX export when onnxruntime is installed (`backend="auto"`), else torch fp32.
-    `cache_dir` (default ~/.cache/sensevoice_core) holds the ONNX export and the model's sha256.
-    """
-    import time
+def load(spec: ModelSpec) -> SenseVoice:
+    """The model a spec names, on its device, in its precision."""
     t0 = time.perf_counter()
-    dev = resolve_device(device)
-    which = resolve_backend(dev, backend, dtype)
-    cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "sensevoice_core"
-    model_dir, digest = model_identity(source, cache_dir)
-    n_threads = threads or cpu_threads()
-    config = _read_config(model_dir)
-    tokenizer = Tokenizer(tokenizer_file(model_dir, config))
-    parts = dict(frontend=_frontend(model_dir, config), tokenizer=tokenizer,
-                 families=tag_families(tokenizer), blank_id=int((config.get("model_conf") or {}).get("blank_id", 0)),
+    config = _read_config(spec.model_dir)
+    tokenizer = Tokenizer(tokenizer_file(spec.model_dir, config))
+    frontend = _frontend(spec.model_dir, config)
+    parts = dict(spec=spec, tokenizer=tokenizer, families=tag_families(tokenizer),
+                 blank_id=int((config.get("model_conf") or {}).get("blank_id", 0)),
                  textnorm_ids={n: _piece_id(tokenizer, tag(n)) for n in ("withitn", "woitn")},
-                 vocab_size=tokenizer.get_vocab_size(), device=dev, source=str(source), model_dir=model_dir,
-                 model_sha256=digest)
-    if which == "onnx-int8":
-        onnx = backends.export_path(model_dir, digest, cache_dir / "onnx")
-        kwargs = {} if onnx.is_file() else _export(model_dir, onnx, n_threads)
-        runner = backends.OrtRunner(onnx, n_threads)
-        return SenseVoice(**parts, dtype="int8", runner=runner, funasr_kwargs=kwargs,
-                          load_s=time.perf_counter() - t0)
-    from sensevoice_core.torch_backend import TorchRunner, torch_dtype
-    dtype = torch_dtype(dtype, dev)
-    module, kwargs = _build_checked(model_dir, dev, n_threads)
-    module.to(device=dev, dtype=dtype).eval()
-    return SenseVoice(**parts, dtype=str(dtype).removeprefix("torch."), runner=TorchRunner(module, dev, dtype),
-                      module=module, funasr_kwargs=kwargs, load_s=time.perf_counter() - t0)
+                 vocab_size=tokenizer.get_vocab_size())
+    if spec.backend == "onnx-int8":
+        onnx = backends.export_path(spec.model_dir, spec.sha256, spec.cache_dir / "onnx")
+        kwargs = {} if onnx.is_file() else _export(spec.model_dir, onnx, spec.threads)
+        return SenseVoice(**parts, frontend=frontend, runner=backends.OrtRunner(onnx, spec.threads),
+                          funasr_kwargs=kwargs, load_s=time.perf_counter() - t0)
+    from sensevoice_core.torch_backend import TorchRunner
+    from sensevoice_core.torch_frontend import TorchFrontend
+    module, kwargs = _build_checked(spec.model_dir, spec.device, spec.threads)
+    module.to(device=spec.device).eval()      # fp32 weights; bf16 is autocast (device.py)
+    return SenseVoice(**parts, frontend=TorchFrontend(frontend, spec.device),
+                      runner=TorchRunner(module, spec.device, spec.dtype), module=module, funasr_kwargs=kwargs,
+                      load_s=time.perf_counter() - t0)
 
 
 def _frontend(model_dir: Path, config: dict) -> Frontend:
@@ -183,164 +170,6 @@ def _build_checked(model_dir: Path, device: str, threads: int):
     check_weights(module, model_dir / "model.pt")
     kwargs["frontend"].dither = 0.0  # funasr defaults to 1.0: features would vary run to run
     return module, kwargs
-
-
-def model_identity(source: str | os.PathLike, cache_dir: Path | None = None) -> tuple[Path, str]:
-    """(model dir, model sha256) for `source` without loading it: the manifest is verified.
-
-    A 940 MB model is read once: its sha256 is remembered for this process and, in `cache_dir`,
-    across processes, keyed by every file's size, mtime, ctime and inode — any change to a file
-    (which also changes its ctime, which no user can set back) verifies the files again.
-    """
-    model_dir = resolve_source(source)
-    files = _manifest_files(model_dir)
-    key = json.dumps([str(model_dir), [_stat(model_dir / f) for f in files]])
-    if key not in _verified:
-        _verified[key] = _cached_identity(cache_dir, key) or verify_manifest(model_dir)
-        _remember_identity(cache_dir, key, _verified[key])
-    return model_dir, _verified[key]
-
-
-_verified: dict[str, str] = {}   # this process: identity key → sha256
-
-
-def _manifest_files(model_dir: Path) -> list[str]:
-    manifest = Path(model_dir) / MANIFEST_NAME
-    if not manifest.is_file():
-        return ["model.pt"]
-    return [MANIFEST_NAME] + [line.split(maxsplit=1)[1].strip() for line in manifest.read_text().splitlines()
-                              if line.strip()]
-
-
-def _stat(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def _cached_identity(cache_dir: Path | None, key: str) -> str | None:
-    try:
-        return json.loads((Path(cache_dir) / IDENTITY_CACHE).read_text()).get(key) if cache_dir else None
-    except (OSError, ValueError):
-        return None
-
-
-def _remember_identity(cache_dir: Path | None, key: str, sha: str) -> None:
-    """Add `key → sha` to the cache file (atomically; a lost race only costs a later re-hash)."""
-    if not cache_dir or _cached_identity(cache_dir, key) == sha:
-        return
-    path = Path(cache_dir) / IDENTITY_CACHE
-    try:
-        known = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        known = {}
-    known = {k: v for k, v in known.items() if json.loads(k)[0] != json.loads(key)[0]} | {key: sha}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(known))
-    os.replace(tmp, path)
-
-
-def resolve_source(source: str | os.PathLike) -> Path:
-    """A model dir for `source`: the fixture, a local dir, or a cached / downloaded hub id."""
-    if str(source) == "fixture":
-        return FIXTURE_DIR
-    path = Path(source).expanduser()
-    if path.is_dir():
-        missing = [f for f in _REQUIRED_FILES if not (path / f).is_file()]
-        if missing:
-            raise ModelUnavailableError(f"model dir '{path}' lacks {', '.join(missing)}; "
-                                        "point --model at a funasr SenseVoiceSmall dir")
-        return path.resolve()
-    if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
-        raise ModelUnavailableError(f"model '{source}' is neither a model dir nor a hub id "
-                                    "like iic/SenseVoiceSmall")
-    return _hub_dir(str(source))
-
-
-def _hub_dir(hub_id: str) -> Path:
-    cached = _cached_hub_dir(hub_id)
-    if cached is not None:
-        return cached
-    hub, host = next(v for k, v in _HUBS.items() if hub_id.startswith(k))
-    reason = _probe(host, HUB_PROBE_TIMEOUT_S)
-    if reason:
-        raise ModelUnavailableError(
-            f"cannot download '{hub_id}': {host} is unreachable ({reason}). On a connected machine "
-            f"run `modelscope download --model {hub_id} --local_dir DIR` (or `huggingface-cli "
-            f"download FunAudioLLM/SenseVoiceSmall --local-dir DIR`), copy DIR here and pass "
-            f"--model DIR (or set LAUGHTRACK_MODEL=DIR); --model fixture runs the bundled tiny test "
-            f"model (a demo's numbers, not real ones)")
-    from funasr.download.download_model_from_hub import download_model
-    kwargs = download_model(model=hub_id, hub=hub, disable_update=True)
-    return Path(kwargs["model_path"]).resolve()
-
-
-def _cached_hub_dir(hub_id: str) -> Path | None:
-    """A complete copy of hub_id in the ModelScope or Hugging Face cache, without network."""
-    home = Path.home() / ".cache"
-    for candidate in (home / "modelscope" / "hub" / "models" / hub_id, home / "modelscope" / "hub" / hub_id):
-        if all((candidate / f).is_file() for f in _REQUIRED_FILES):
-            return candidate
-    snapshots = home / "huggingface" / "hub" / f"models--{hub_id.replace('/', '--')}" / "snapshots"
-    for candidate in sorted(snapshots.glob("*")) if snapshots.is_dir() else ():
-        if all((candidate / f).is_file() for f in _REQUIRED_FILES):
-            return candidate
-    return None
-
-
-def _probe(host: str, timeout: float) -> str | None:
-    """None if host:443 accepts a TCP connection within `timeout` s (DNS included), else why not."""
-    result: list[str | None] = ["timed out"]
-
-    def attempt() -> None:
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                result[0] = None
-        except OSError as exc:
-            result[0] = exc.strerror or type(exc).__name__
-
-    worker = threading.Thread(target=attempt, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return result[0]
-
-
-def write_manifest(model_dir: Path) -> Path:
-    """Write `manifest.sha256` (sha256sum format) over every file in the dir."""
-    lines = [f"{_sha256(p)}  {p.name}" for p in sorted(Path(model_dir).iterdir())
-             if p.is_file() and p.name != MANIFEST_NAME]
-    out = Path(model_dir) / MANIFEST_NAME
-    out.write_text("\n".join(lines) + "\n")
-    return out
-
-
-def verify_manifest(model_dir: Path) -> str:
-    """Check every file listed in the manifest; return the manifest's sha256 (the model id)."""
-    manifest = Path(model_dir) / MANIFEST_NAME
-    if not manifest.is_file():
-        return _sha256(Path(model_dir) / "model.pt")
-    for line in manifest.read_text().splitlines():
-        if not line.strip():
-            continue
-        want, name = line.split(maxsplit=1)
-        path = Path(model_dir) / name.strip()
-        if Path(name.strip()).name != name.strip() or not path.is_file():
-            raise ModelIntegrityError(f"model dir '{model_dir}': manifest names '{name}', which is missing")
-        if _sha256(path) != want:
-            raise ModelIntegrityError(f"model dir '{model_dir}': '{name}' does not match its "
-                                      "manifest sha256 (tampered or corrupted); refusing to load")
-    return _sha256(manifest)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _build_with_funasr(model_dir: Path, device: str, threads: int):
@@ -403,6 +232,7 @@ def tag_families(tokenizer) -> dict[str, TagFamily]:
     return families
 
 
-__all__ = ["SenseVoice", "TagFamily", "load_model", "resolve_backend", "BACKENDS", "resolve_source", "write_manifest",
-           "verify_manifest", "check_weights", "FIXTURE_DIR", "DEFAULT_HUB_ID",
-           "LANGUAGES", "EMOTIONS", "EVENTS"]
+__all__ = ["SenseVoice", "ModelSpec", "TagFamily", "load", "load_model", "resolve", "resolve_backend", "BACKENDS",
+           "resolve_source", "write_manifest", "verify_manifest", "model_identity", "check_weights", "FIXTURE_DIR",
+           "DEFAULT_HUB_ID", "MANIFEST_NAME", "LANGUAGES", "EMOTIONS", "EVENTS", "ModelIntegrityError",
+           "ModelUnavailableError"]

@@ -20,9 +20,8 @@ from sensevoice_core.errors import AudioInputError
 from sensevoice_core.model import SenseVoice
 from sensevoice_core.options import LANGUAGE_QUERY, SAMPLE_RATE, TEXTNORM_QUERY, ScanOptions
 from sensevoice_core.profile import CLOCK
-from sensevoice_core.tags import QUERY_FRAME
+from sensevoice_core.stream import Window, stream_windows
 
-MIN_WINDOW_SAMPLES = 400  # one 25 ms fbank frame; shorter audio is zero-padded to this
 
 
 @dataclass(frozen=True)
@@ -85,28 +84,31 @@ def _as_mono_float(chunk) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def features(model: SenseVoice, windows: list[np.ndarray]) -> list[np.ndarray]:
-    """WavFrontend features (fbank → LFR → CMVN) of each window, exactly as funasr computes them."""
-    out = []
-    for w in windows:
-        if len(w) < MIN_WINDOW_SAMPLES:
-            w = np.pad(w, (0, MIN_WINDOW_SAMPLES - len(w)))
-        out.append(model.frontend(w))
-    return out
+def features(model: SenseVoice, windows: list[np.ndarray]) -> list:
+    """WavFrontend features (fbank → LFR → CMVN) of each window from its own samples, exactly as
+    funasr computes them (on the model's device)."""
+    return model.frontend.window_features(windows)
 
 
 def greedy_ids(ids: np.ndarray, length: int, blank: int) -> list[int]:
     """Greedy CTC token ids of the text frames (after the four query frames), from per-frame argmax ids."""
-    frames = np.asarray(ids[QUERY_FRAMES:length])
-    if not len(frames):
-        return []
-    path = frames[np.concatenate([[True], frames[1:] != frames[:-1]])]
-    return [int(t) for t in path if int(t) != blank]
+    return greedy_paths(np.asarray(ids)[None], np.asarray([length]), blank)[0]
 
 
-def family_softmax(query_logp: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
-    """Each row's distribution over one family's tokens: the model's log-probs there, renormalised."""
-    x = query_logp[:, list(ids)].astype(np.float32, copy=False)
+def greedy_paths(ids: np.ndarray, lengths: np.ndarray, blank: int) -> list[list[int]]:
+    """`greedy_ids` of every row at once: [B, 4 + T] argmax ids and [B] lengths → token ids per row."""
+    frames = np.asarray(ids)[:, QUERY_FRAMES:]
+    if not frames.size:
+        return [[] for _ in range(len(ids))]
+    valid = np.arange(frames.shape[1])[None, :] < (np.asarray(lengths) - QUERY_FRAMES)[:, None]
+    changed = np.concatenate([np.ones((len(frames), 1), bool), frames[:, 1:] != frames[:, :-1]], axis=1)
+    keep = valid & changed & (frames != blank)
+    return [frames[i, keep[i]].tolist() for i in range(len(frames))]
+
+
+def family_softmax(logp: np.ndarray) -> np.ndarray:
+    """Each row's distribution over one family's tokens: the model's log-probs there [B, K], renormalised."""
+    x = np.asarray(logp, np.float32)
     if not x.shape[1]:
         return x
     e = np.exp(x - x.max(axis=1, keepdims=True))
@@ -125,18 +127,18 @@ def scan_many(model: SenseVoice, audios: Sequence[np.ndarray | Iterable[np.ndarr
     the backend is batch-invariant (torch). On onnx-int8, whose activation scales are per batch,
     each stream gets batches of its own, so a stream's numbers never depend on the other files.
 
-    With `prefetch`, a background thread reads the audio and computes the next batch's features
-    while the model runs the current one (the model stays with the calling thread).
+    Features are computed once per stream on the model's device and gathered per window
+    (stream.py). With `prefetch`, a background thread reads the audio and computes the next
+    batch's features while the model runs the current one (the model stays with the calling thread).
     """
     options = options.validate()
     outs = [_Collector(model) for _ in audios]
     share = getattr(model.runner, "batch_invariant", True)
     stride = options.window_s if options.adaptive else options.hop_s   # adaptive: even windows first
-    batches = _batches(audios, options, share, stride)
-    featurized = ((batch, _features(model, batch)) for batch in batches)
+    batches = _batches(model, audios, options, share, stride)
     refiner = _Refiner(model, options, outs, share) if options.adaptive else None
-    for batch, feats in (prefetched(featurized) if prefetch else featurized):
-        probs = _run_batch(model, batch, feats, options, outs)
+    for batch in (prefetched(batches) if prefetch else batches):
+        probs = _run_batch(model, batch, options, outs)
         if refiner:
             refiner.add(batch, probs)
     if refiner:
@@ -145,54 +147,57 @@ def scan_many(model: SenseVoice, audios: Sequence[np.ndarray | Iterable[np.ndarr
 
 
 class _Refiner:
-    """Adaptive scan: queues the odd window between two even ones that disagree, runs them in batches."""
+    """Adaptive scan: queues the odd window between two even ones that disagree, runs them in batches
+    (their features were gathered with the even windows, on the model's device)."""
 
     def __init__(self, model: SenseVoice, options: ScanOptions, outs, share: bool):
         self.model, self.options, self.outs, self.share = model, options, outs, share
         self.window = round(options.window_s * SAMPLE_RATE)
         self.half = self.window // 2
-        self.last: dict[int, tuple[int, np.ndarray, np.ndarray, int]] = {}  # stream → previous even window
-        self.pending: list[tuple[int, int, np.ndarray]] = []
+        self.last: dict[int, tuple[int, np.ndarray, int]] = {}  # stream → previous even window
+        self.pending: list[tuple[int, Window]] = []
 
-    def add(self, batch, probs: dict[str, np.ndarray]) -> None:
+    def add(self, batch: list[tuple[int, Window]], probs: dict[str, np.ndarray]) -> None:
         event, emotion = probs.get("event"), probs.get("emotion")
-        for i, (k, start, samples) in enumerate(batch):
+        emos = emotion.argmax(axis=1) if emotion is not None and emotion.shape[1] else None
+        for i, (k, w) in enumerate(batch):
             p_event = event[i] if event is not None else np.zeros(0)
-            emo = int(emotion[i].argmax()) if emotion is not None and emotion.shape[1] else -1
+            emo = int(emos[i]) if emos is not None else -1
             prev = self.last.get(k)
-            if (prev is not None and prev[0] + self.window == start and len(samples) == self.window
-                    and self._differ(prev[2], prev[3], p_event, emo)):
-                self._queue(k, prev[0] + self.half, np.concatenate([prev[1][self.half:], samples[:self.half]]))
-            self.last[k] = (start, samples, p_event, emo)
+            if (prev is not None and prev[0] + self.window == w.start and w.length == self.window
+                    and w.between is not None and self._differ(prev[1], prev[2], p_event, emo)):
+                self._queue(k, Window(prev[0] + self.half, self.window, w.between))
+            self.last[k] = (w.start, p_event, emo)
 
     def _differ(self, p_a: np.ndarray, emo_a: int, p_b: np.ndarray, emo_b: int) -> bool:
         if emo_a != emo_b or (len(p_a) and p_a.argmax() != p_b.argmax()):
             return True
         return bool(len(p_a) and np.abs(p_a - p_b).max() >= self.options.refine_delta)
 
-    def _queue(self, k: int, start: int, samples: np.ndarray) -> None:
+    def _queue(self, k: int, window: Window) -> None:
         if self.pending and not self.share and self.pending[0][0] != k:
             self.flush()
-        self.pending.append((k, start, samples))
+        self.pending.append((k, window))
         if len(self.pending) == self.options.batch_size:
             self.flush()
 
     def flush(self) -> None:
         if self.pending:
             batch, self.pending = self.pending, []
-            _run_batch(self.model, batch, _features(self.model, batch), self.options, self.outs)
+            _run_batch(self.model, batch, self.options, self.outs)
 
 
-def _batches(audios, options: ScanOptions, share: bool, stride_s: float) -> Iterator[list[tuple[int, int, np.ndarray]]]:
-    """Batches of (stream, start_sample, samples), windows every `stride_s`, in stream and time
+def _batches(model: SenseVoice, audios, options: ScanOptions, share: bool,
+             stride_s: float) -> Iterator[list[tuple[int, Window]]]:
+    """Batches of (stream, window with its features), windows every `stride_s`, in stream and time
     order; `share`: a batch may hold windows of several streams."""
     window = round(options.window_s * SAMPLE_RATE)
-    hop = round(stride_s * SAMPLE_RATE)
-    batch: list[tuple[int, int, np.ndarray]] = []
+    stride = round(stride_s * SAMPLE_RATE)
+    batch: list[tuple[int, Window]] = []
     for k, audio in enumerate(audios):
-        chunks = [audio] if isinstance(audio, np.ndarray) else audio
-        for start, samples in iter_windows(chunks, window, hop):
-            batch.append((k, start, samples))
+        chunks = (_as_mono_float(c) for c in ([audio] if isinstance(audio, np.ndarray) else audio))
+        for w in _timed(stream_windows(model.frontend, chunks, window, stride, between=options.adaptive)):
+            batch.append((k, w))
             if len(batch) == options.batch_size:
                 yield batch
                 batch = []
@@ -203,15 +208,20 @@ def _batches(audios, options: ScanOptions, share: bool, stride_s: float) -> Iter
         yield batch
 
 
+def _timed(windows: Iterator[Window]) -> Iterator[Window]:
+    """The windows, their feature time on the stage clock (decoding included)."""
+    while True:
+        with CLOCK("features"):
+            w = next(windows, None)
+        if w is None:
+            return
+        yield w
+
+
 def count_work(feats: list[np.ndarray]) -> None:
     """Model passes (one per window or chunk) and frames (query frames included) for the benchmarks."""
     CLOCK.count("model passes", len(feats))
     CLOCK.count("model frames", sum(len(f) + QUERY_FRAMES for f in feats))
-
-
-def _features(model: SenseVoice, batch) -> list[np.ndarray]:
-    with CLOCK("features"):
-        return features(model, [samples for _, _, samples in batch])
 
 
 def prefetched(items: Iterable, depth: int = 2) -> Iterator:
@@ -270,28 +280,27 @@ class _Collector:
             names={f: fams[f].names for f in fams}, text=[self.texts[i] for i in order])
 
 
-def _run_batch(model: SenseVoice, batch, feats: list[np.ndarray], options: ScanOptions,
+def _run_batch(model: SenseVoice, batch: list[tuple[int, Window]], options: ScanOptions,
                outs: list[_Collector]) -> dict[str, np.ndarray]:
     """Run one batch into the collectors; returns each family's probabilities in batch order."""
-    order = sorted(range(len(batch)), key=lambda i: -len(feats[i]))  # length-sorted: least padding
+    order = sorted(range(len(batch)), key=lambda i: -len(batch[i][1].feats))  # length-sorted: least padding
+    feats = [batch[i][1].feats for i in order]
     count_work(feats)
     with CLOCK("model"):
-        enc = model.runner([feats[i] for i in order],
-                           (LANGUAGE_QUERY[options.language], 1, 2,
-                            TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"]))
-    family_probs = {}
-    for family, fam in model.families.items():
-        family_probs[family] = family_softmax(enc.query_logp[:, QUERY_FRAME[family]], fam.ids)
+        x, lengths = model.frontend.batch(feats)
+        enc = model.runner(x, lengths, (LANGUAGE_QUERY[options.language], 1, 2,
+                                        TEXTNORM_QUERY["withitn" if options.use_itn else "woitn"]), model.tag_queries)
     restore = np.argsort(order)  # batch item i sits in row restore[i] of the model output
-    for k in dict.fromkeys(k for k, _, _ in batch):  # batch items are in stream, time order
+    family_probs = {f: family_softmax(enc.tag_logp[f])[restore] for f in model.families}
+    paths = greedy_paths(enc.ids[restore], enc.lengths[restore], model.blank_id)
+    for k in dict.fromkeys(k for k, _ in batch):  # batch items are in stream, time order
         items = [i for i in range(len(batch)) if batch[i][0] == k]
-        rows = restore[items]
         out = outs[k]
-        for i, row in zip(items, rows):
-            _, start, samples = batch[i]
-            out.starts.append(start)
-            out.ends.append(start + len(samples))
-            out.texts.append(model.tokenizer.decode(greedy_ids(enc.ids[row], int(enc.lengths[row]), model.blank_id)))
+        for i in items:
+            w = batch[i][1]
+            out.starts.append(w.start)
+            out.ends.append(w.start + w.length)
+            out.texts.append(model.tokenizer.decode(paths[i]))
         for family, p in family_probs.items():
-            out.probs[family].append(p[rows])
-    return {family: p[restore] for family, p in family_probs.items()}
+            out.probs[family].append(p[items])
+    return family_probs

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sensevoice_core.backends import QUERY_FRAMES, TAG_FRAMES, Encoded
+from sensevoice_core.backends import QUERY_FRAMES, TAG_FRAMES, Encoded, Tags
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +40,32 @@ class _Head(torch.nn.Module):
 
 
 class TorchRunner:
-    """The funasr module on its own device and dtype."""
+    """The funasr module on its own device: fp32 weights, bf16 under autocast when asked.
+
+    bf16 as autocast, not as a bf16 module: funasr's SAN-M FSMN block multiplies its activations by
+    a float mask, which turns a bf16 module's activations back to fp32 before its bf16 convolution
+    ("expected scalar type Float but found BFloat16"; funasr's own `bf16=True` fails alike). Under
+    autocast the convolutions and matmuls run in bf16 whatever their inputs' type."""
 
     name = "torch"
     batch_invariant = True      # a row's output does not depend on its batch mates (within 1e-4)
 
-    def __init__(self, module: torch.nn.Module, device: str, dtype: torch.dtype):
+    def __init__(self, module: torch.nn.Module, device: str, dtype: str = "float32"):
         self.head = _Head(module).eval()
-        self.device, self.dtype = torch.device(device), dtype
+        self.device = torch.device(device)
+        self.autocast = dtype == "bfloat16"
 
     @torch.inference_mode()
-    def __call__(self, feats: list[np.ndarray], queries: tuple[int, int, int, int]) -> Encoded:
-        lengths = torch.tensor([len(f) for f in feats], dtype=torch.int64)
-        x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(f) for f in feats], batch_first=True)
-        q = torch.tensor([queries], device=self.device).expand(len(feats), -1)
-        qlp, ids, lens = self.head(x.to(self.device, self.dtype), lengths.to(self.device), q)
-        return Encoded(qlp.float().cpu().numpy(), ids.cpu().numpy(), lens.cpu().long().numpy())
+    def __call__(self, x, lengths, queries: tuple[int, int, int, int], tags: Tags | None = None) -> Encoded:
+        """x [B, T, D] (a tensor on the device, or numpy) and lengths [B]: the log-probs of `tags`
+        (gathered on the device: only [B, K] per family comes back) and every frame's argmax."""
+        x = torch.as_tensor(x, device=self.device, dtype=torch.float32)
+        lengths = torch.as_tensor(lengths, device=self.device, dtype=torch.int64)
+        q = torch.tensor([queries], device=self.device).expand(len(x), -1)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            qlp, ids, lens = self.head(x, lengths, q)
+        tag_logp = {f: qlp[:, frame][:, list(ids_)].float().cpu().numpy() for f, (frame, ids_) in (tags or {}).items()}
+        return Encoded(tag_logp, ids.cpu().numpy(), lens.cpu().long().numpy())
 
 
 def encode_features(module: torch.nn.Module, feats: list[torch.Tensor], language_query: int,
@@ -115,8 +125,3 @@ def quantize_int8(src: Path, dst: Path) -> None:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
     finally:
         root.disabled = was_disabled
-
-
-def torch_dtype(dtype: torch.dtype | None, device: str) -> torch.dtype:
-    """The dtype asked for, else bf16 on CUDA (fp16 is broken upstream, funasr #2395) and fp32 on CPU."""
-    return dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)

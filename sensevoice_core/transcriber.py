@@ -62,11 +62,13 @@ def transcribe(model: SenseVoice, chunks: Sequence[tuple[float, np.ndarray]], la
 
 
 def _transcribe_batch(model: SenseVoice, chunks, language: str, use_itn: bool) -> list[Transcript]:
-    with CLOCK("features"):
+    with CLOCK("features"):     # on the model's device
         feats = features(model, [np.asarray(s, np.float32) for _, s in chunks])
     count_work(feats)
     with CLOCK("model"):
-        enc = model.runner(feats, (LANGUAGE_QUERY[language], 1, 2, TEXTNORM_QUERY["withitn" if use_itn else "woitn"]))
+        x, lengths = model.frontend.batch(feats)
+        enc = model.runner(x, lengths, (LANGUAGE_QUERY[language], 1, 2,
+                                        TEXTNORM_QUERY["withitn" if use_itn else "woitn"]))
     frame_s = model.frontend.frame_shift * model.frontend.lfr_n / 1000
     out = []
     for j, (start, samples) in enumerate(chunks):

@@ -1,4 +1,7 @@
-"""events, density, segment, store: from a group of streams' scans to their rows in the results store."""
+"""detect and store, for a run of streams: from each stream's scan to its events, per-minute rows
+and speech chunks, and from each analysis to its rows in the results store. Each item is a typed
+record or the Failure of its stream (stamped with the step it failed in); one stream's fault never
+stops the others."""
 
 from __future__ import annotations
 
@@ -7,52 +10,51 @@ from prefect.cache_policies import NO_CACHE
 
 from laughtrack import density, events as events_mod, progress
 from laughtrack.analysis import AnalysisParams
-from laughtrack.errors import captured
-from laughtrack.events import Event
-from laughtrack.records import Extracted, Failure, Job, MinuteLabel, MinuteRow, Stage
+from laughtrack.records import Detected, Failure, Heard, Job, Scanned, Stage, each
 from laughtrack.store import AnalysisRows, StoreConfig, open_store
-from sensevoice_core import ScanResult, Transcript
-
-Minutes = tuple[list[MinuteRow], list[MinuteLabel]]
 
 
-@task(name="events", cache_policy=NO_CACHE)
-def detect_events(scans: list[ScanResult], params: AnalysisParams) -> list[list[Event]]:
-    """Timed events of every label from each scan's event probabilities."""
-    return [events_mod.detect_all(s.start_s, s.end_s, s.probs["event"], s.names["event"], params.events)
-            for s in scans]
+@task(name="detect", cache_policy=NO_CACHE)
+def detect_events(scanned: list[Scanned | Failure], params: AnalysisParams) -> list[Detected | Failure]:
+    """events ─► density, segment: each stream's timed events (every label, from its probabilities),
+    its per-minute rows (wide and long) and its speech as ≤ 15 s chunks to transcribe."""
+    return each(scanned, Stage.EVENTS, lambda s: _detect(s, params))
 
 
-@task(name="segment", cache_policy=NO_CACHE)
-def speech_chunks(events: list[list[Event]], durations_ms: list[int]) -> list[list[tuple[int, int]]]:
-    """Each stream's speech regions, as ≤ 15 s chunks for transcription."""
-    return [events_mod.speech_chunks(e, d) for e, d in zip(events, durations_ms)]
-
-
-@task(name="density", cache_policy=NO_CACHE)
-def minute_density(events: list[list[Event]], durations_ms: list[int]) -> list[Minutes]:
-    """Each stream's (wide per-minute rows, long per-minute-per-label rows)."""
-    return [(density.minute_density(e, d), density.minute_labels(e, d)) for e, d in zip(events, durations_ms)]
+def _detect(s: Scanned, params: AnalysisParams) -> Detected:
+    found = events_mod.detect_all(s.scan.start_s, s.scan.end_s, s.scan.probs["event"], s.scan.names["event"],
+                                  params.events)
+    duration = s.item.duration_ms
+    return Detected(s.item, s.scan, found, density.minute_density(found, duration),
+                    density.minute_labels(found, duration), events_mod.speech_chunks(found, duration))
 
 
 @task(name="store", cache_policy=NO_CACHE)
-def store_analyses(db: StoreConfig, items: list[Extracted], scans: list[ScanResult], events: list[list[Event]],
-                   transcripts: list, minutes: list[Minutes]) -> list[bool | Exception]:
+def store_analyses(db: StoreConfig, heard: list[Heard | Failure]) -> list[bool | Failure]:
     """Write each analysis in a transaction of its own: True, False when it was already stored, or
-    the exception of that stream (its transcription's, or its write's); the others are written all
-    the same."""
-    built: list = []
-    for item, scan, found, said, mins in zip(items, scans, events, transcripts, minutes):
-        progress.report(item.job.path, Stage.STORE)
-        built.append(said if isinstance(said, Exception) else
-                     captured(AnalysisRows.build, item.job, item.duration_ms / 1000, scan, found, said, *mins))
-    rows = [b for b in built if not isinstance(b, Exception)]
+    that stream's Failure (its own, or its write's); the others are written all the same."""
+    built = each(heard, Stage.STORE, _rows)
+    rows = [b for b in built if not isinstance(b, Failure)]
     written = iter(open_store(db).write_analyses(rows) if rows else [])
-    outcomes = [b if isinstance(b, Exception) else next(written) for b in built]
-    for item, outcome in zip(items, outcomes):      # stored now: an interrupt from here on keeps it
-        if not isinstance(outcome, Exception):
-            progress.report(item.job.path, Stage.DONE if outcome else Stage.SKIPPED)
+    outcomes = []
+    for item in built:
+        if isinstance(item, Failure):
+            outcomes.append(item)
+            continue
+        done = next(written)
+        if isinstance(done, Exception):
+            outcomes.append(Failure.of_job(item.job, Stage.STORE, done))
+            continue
+        progress.report(item.job.path, Stage.DONE if done else Stage.SKIPPED)   # stored: kept on an interrupt
+        outcomes.append(done)
     return outcomes
+
+
+def _rows(h: Heard) -> AnalysisRows:
+    progress.report(h.job.path, Stage.STORE)
+    d = h.detected
+    return AnalysisRows.build(d.item.job, d.item.duration_ms / 1000, d.scan, d.events, h.transcripts, d.minutes,
+                              d.labels)
 
 
 @task(name="note-paths", cache_policy=NO_CACHE)

@@ -1,25 +1,23 @@
-"""The model steps: one model per process, one owner of the device at a time, cached results."""
+"""The model steps: one model per process (kept warm for every run that process serves), run by
+the owner of the device (tasks/device.py), their results cached by analysis id."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import logging
+import hashlib
+import json
 import threading
 from pathlib import Path
 
 from prefect import task
-from prefect.cache_policies import TASK_SOURCE, Inputs
-from prefect.concurrency.sync import concurrency
+from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
 from laughtrack import faults, media, progress
 from laughtrack.analysis import AnalysisParams
 from laughtrack.config import Engine
-from laughtrack.records import Stage
-from sensevoice_core import SenseVoice, load_model, scan_many, transcribe
-
-SLOT_LEASE_S = 60                   # a crashed holder's slot is released by the server after this
-SLOT_WAIT_S = 10.0                  # while we hold this machine's device lock, a taken slot is stale
+from laughtrack.records import Detected, Extracted, Failure, Heard, Scanned, Stage, each
+from sensevoice_core import SenseVoice, scan_many, transcribe
+from sensevoice_core.model import load
+from tasks.device import device_owner
 
 _models: dict[Engine, SenseVoice] = {}
 _lock = threading.Lock()
@@ -30,8 +28,7 @@ def get_model(engine: Engine) -> SenseVoice:
     """The process-wide model for `engine`, loaded on first use."""
     with _lock:
         if engine not in _models:
-            _models[engine] = load_model(engine.model, device=engine.device, backend=engine.backend,
-                                         cache_dir=Path(engine.cache_dir))
+            _models[engine] = load(engine.spec)
         return _models[engine]
 
 
@@ -41,117 +38,76 @@ def _count_call() -> None:
         model_calls += 1
 
 
-@contextlib.contextmanager
-def device_owner(engine: Engine):
-    """Own this machine's device: a machine-local file lock (the kernel frees it if its holder is
-    killed), then the Prefect slot of this host and device (visible in the UI). Every machine and
-    every device has its own: nothing serializes the GPUs of a cluster.
-
-    A holder takes the lock before the slot and gives the slot back before the lock, so a process
-    holding the lock that still finds the slot taken has met a killed holder's leftover: it resets
-    the slot at once (a server would also release it when its lease runs out).
-    """
-    Path(engine.cache_dir).mkdir(parents=True, exist_ok=True)
-    lock = Path(engine.cache_dir) / f"device-{engine.device.replace(':', '-')}.lock"
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            with _prefect_slot(engine.device_slot):
-                yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _ids_key(context, parameters: dict) -> str:
+    """The cache key of a model step: each item's analysis id in order (content hash + stream + the
+    whole ConfigKey: model sha, parameters, code version, backend) or its Failure, and for the
+    transcripts the chunks and the PCM files' state (a result with a failure is not reused once
+    the audio was extracted again); never the paths, which differ between runs and renamed copies."""
+    items = parameters.get("scanned", parameters.get("detected"))
+    items = [i for group in items for i in group] if items and isinstance(items[0], list) else items
+    parts = []
+    for item in items:
+        if isinstance(item, Failure):
+            parts.append(["failed", item.path, item.stream_index, item.message])
+        elif isinstance(item, Detected):
+            parts.append([item.job.analysis_id, item.chunks_ms, media.file_state(Path(item.item.pcm))])
+        else:
+            parts.append(item.job.analysis_id)
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
-_held: set[str] = set()              # device slots this process holds now (released on an interrupt)
+_MODEL_CACHE = CacheKeyFnPolicy(cache_key_fn=_ids_key) + TASK_SOURCE
 
 
-def release_held_slots() -> None:
-    """Give back the device slots this process holds, for a process about to exit mid-step (an
-    interrupt): the next run on this machine need not wait for the lease to run out."""
-    for name in list(_held):
-        _reset_slot(name)
-        _held.discard(name)
-
-
-@contextlib.contextmanager
-def _prefect_slot(name: str):
-    acquired = False
-    try:
-        with concurrency(name, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
-            acquired = True
-            _held.add(name)
-            try:
-                yield
-            finally:
-                _held.discard(name)
-            return
-    except TimeoutError:
-        if acquired:   # raised by the body, not by the wait
-            raise
-    logging.getLogger("laughtrack").warning("the %s slot was taken while no process on this machine held the "
-                                            "device; resetting it (left by a killed run)", name)
-    _reset_slot(name)
-    with concurrency(name, occupy=1, timeout_seconds=SLOT_WAIT_S, lease_duration=SLOT_LEASE_S):
-        _held.add(name)
-        try:
-            yield
-        finally:
-            _held.discard(name)
-
-
-def _reset_slot(name: str) -> None:
-    from prefect import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-    with get_client(sync_client=True) as client:
-        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
-
-
-# Cache keys: the analysis ids (content hash + stream + the whole ConfigKey: model sha, parameters,
-# code version, backend) and the task's source; never the paths, which differ between runs and
-# between renamed copies, nor the engine, whose every number-changing part is in the ids.
-_SCAN_CACHE = Inputs(exclude=["pcm_paths", "labels", "engine"]) + TASK_SOURCE
-
-
-@task(name="scan", cache_policy=_SCAN_CACHE, persist_result=True)
-def scan_streams(analysis_ids: list[str], pcm_paths: list[str], labels: list[str], engine: Engine,
-                 params: AnalysisParams):
-    """Scan several streams in length-sorted batches; one ScanResult per stream."""
-    for label in labels:
-        progress.report(label, Stage.SCAN)
+@task(name="scan", cache_policy=_MODEL_CACHE, persist_result=True)
+def scan_streams(scanned: list[list[Extracted | Failure]], engine: Engine, params: AnalysisParams
+                 ) -> list[Scanned | Failure]:
+    """Scan the run's streams (the extract groups' results, flattened) in shared, length-sorted
+    batches; a stream whose audio cannot be scanned fails alone (the others are scanned again
+    without it)."""
+    items = [i for group in scanned for i in group]
+    ready = [i for i in items if not isinstance(i, Failure)]
+    for item in ready:
+        progress.report(item.job.path, Stage.SCAN)
+    if not ready:
+        return items
     with device_owner(engine):
         model = get_model(engine)
         _count_call()
         faults.point("scan")
         options = params.scan_options(batch_size=engine.scan_batch)
-        return scan_many(model, [media.pcm_chunks(Path(p)) for p in pcm_paths], options)
+        try:
+            results = iter(scan_many(model, [media.pcm_chunks(Path(i.pcm)) for i in ready], options))
+            return [i if isinstance(i, Failure) else Scanned(i, next(results)) for i in items]
+        except Exception:  # noqa: BLE001 — find the stream at fault: each alone
+            if len(ready) == 1:
+                raise
+            return each(items, Stage.SCAN, lambda i: Scanned(i, scan_many(model, [media.pcm_chunks(Path(i.pcm))],
+                                                                             options)[0]))
 
 
-_TRANSCRIBE_CACHE = Inputs(exclude=["pcm_paths", "labels", "engine"]) + TASK_SOURCE
-
-
-@task(name="transcribe", cache_policy=_TRANSCRIBE_CACHE, persist_result=True)
-def transcribe_speech(analysis_ids: list[str], pcm_paths: list[str], labels: list[str],
-                      chunks_ms: list[list[tuple[int, int]]], engine: Engine, params: AnalysisParams,
-                      pcm_state: list | None = None):
-    """Transcripts of each stream's speech chunks (empty where there is no speech), or the exception
-    that stream's audio raised. The chunks of several streams share model batches where the backend
-    is batch-invariant (torch); on onnx-int8 each stream's chunks are batched alone, so its text never
-    depends on the other files, and a failure is that stream's alone. `pcm_state` (each PCM file's
-    size and mtime) is only in the cache key: a result with a failure is not reused once the audio
-    was extracted again."""
-    work = [(k, a, b) for k, chunks in enumerate(chunks_ms) for a, b in chunks] if params.transcribe else []
-    out: list = [[] for _ in analysis_ids]
-    if not work:
-        return out
-    for k in dict.fromkeys(k for k, _, _ in work):
-        progress.report(labels[k], Stage.TRANSCRIBE)
-    with device_owner(engine):
-        model = get_model(engine)
-        _count_call()
-        shared = getattr(model.runner, "batch_invariant", True)
-        for group in _transcribe_groups(work, engine.transcribe_batch * 4, shared):
-            _transcribe_group(model, group, pcm_paths, engine, params, out)
-        return out
+@task(name="transcribe", cache_policy=_MODEL_CACHE, persist_result=True)
+def transcribe_speech(detected: list[Detected | Failure], engine: Engine, params: AnalysisParams
+                      ) -> list[Heard | Failure]:
+    """Transcripts of each stream's speech chunks (none where there is no speech). The chunks of
+    several streams share model batches where the backend is batch-invariant (torch); on onnx-int8
+    each stream's chunks are batched alone, so its text never depends on the other files, and a
+    failure is that stream's alone."""
+    ready = [d for d in detected if not isinstance(d, Failure)]
+    work = [(k, a, b) for k, d in enumerate(ready) for a, b in d.chunks_ms] if params.transcribe else []
+    out: list = [[] for _ in ready]
+    if work:
+        for k in dict.fromkeys(k for k, _, _ in work):
+            progress.report(ready[k].job.path, Stage.TRANSCRIBE)
+        with device_owner(engine):
+            model = get_model(engine)
+            _count_call()
+            shared = getattr(model.runner, "batch_invariant", True)
+            for group in _transcribe_groups(work, engine.transcribe_batch * 4, shared):
+                _transcribe_group(model, group, [d.item.pcm for d in ready], engine, params, out)
+    heard = iter(Heard(d, said) if not isinstance(said, Exception) else Failure.of_job(d.job, Stage.TRANSCRIBE, said)
+                 for d, said in zip(ready, out))
+    return [d if isinstance(d, Failure) else next(heard) for d in detected]
 
 
 def _transcribe_group(model: SenseVoice, group: list[tuple[int, int, int]], pcm_paths: list[str], engine: Engine,
@@ -181,20 +137,3 @@ def _transcribe_groups(work: list[tuple[int, int, int]], most: int, shared: bool
         group.append(item)
     if group:
         yield group
-
-
-def ensure_device_limit(engine: Engine) -> None:
-    """Create this host and device's 1-slot limit if missing (Prefect serializes only on a limit that
-    exists). An existing limit is left alone."""
-    from prefect import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(engine.device_slot)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=engine.device_slot, limit=1))
-            except ObjectAlreadyExists:
-                pass

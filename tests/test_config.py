@@ -13,7 +13,7 @@ from laughtrack.config import ENV, ConfigKey, RunConfig
 from laughtrack.events import EventOptions
 from laughtrack_cli.main import app
 from sensevoice_core import FIXTURE_DIR, ModelIntegrityError
-from sensevoice_core import model as model_mod
+from sensevoice_core import identity as model_mod
 
 VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in", "device": "cpu",
           "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7",

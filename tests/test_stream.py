@@ -1,0 +1,96 @@
+"""The device path, on the CPU (issue 22): features once per stream, gathered per window, equal to
+the window-by-window recipe; the torch frontend (lhotse's Kaldi fbank) equal to kaldi-native-fbank;
+bf16 (autocast over fp32 weights, as on CUDA) agreeing with fp32. The CUDA code path is this code
+with device="cuda": nothing here is skipped on a machine without a GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from laughtrack import synth
+from sensevoice_core import ScanOptions, load_model, scan, transcribe
+from sensevoice_core.stream import stream_windows
+
+SR = 16_000
+TALK = {"duration_s": 47.3, "seed": 5, "segments": [
+    {"start_s": 0, "end_s": 12, "kind": "speech"}, {"start_s": 12, "end_s": 15.5, "kind": "laughter"},
+    {"start_s": 16, "end_s": 30, "kind": "speech"}, {"start_s": 31, "end_s": 36, "kind": "applause"},
+    {"start_s": 36, "end_s": 44, "kind": "speech"}, {"start_s": 44.2, "end_s": 47, "kind": "laughter"}]}
+
+
+@pytest.fixture(scope="module")
+def talk() -> np.ndarray:
+    return synth.render(synth.parse_timeline(TALK))[0]
+
+
+@pytest.fixture(scope="module")
+def sv_bf16(cache_dir):
+    """The CUDA recipe on the CPU: the torch backend, bf16 autocast, features on the torch device."""
+    return load_model("fixture", device="cpu", backend="torch", dtype="bfloat16", cache_dir=cache_dir)
+
+
+def chunked(audio: np.ndarray, size: int):
+    return [audio[i:i + size] for i in range(0, len(audio), size)]
+
+
+def as_numpy(x) -> np.ndarray:
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
+
+
+@pytest.mark.parametrize("window, stride, between", [(9600, 9600, True), (9600, 4800, False), (16000, 8000, False),
+                                                     (9600, 9600, False), (5000, 2500, True)])
+@pytest.mark.parametrize("chunk", [7 * SR + 3, 30 * SR])
+def test_stream_features_equal_the_window_by_window_recipe(sv, sv_bf16, talk, window, stride, between, chunk):
+    """Every window (the odd ones an adaptive scan may ask for, the tail, off-grid sizes) gets the
+    features its own samples give, from frames computed once per stream: exactly on the numpy
+    path, within 1e-3 through lhotse's torch fbank."""
+    for frontend, atol in ((sv.frontend, 0.0), (sv_bf16.frontend, 1e-3)):
+        got = list(stream_windows(frontend, chunked(talk, chunk), window, stride, between))
+        starts = [w.start for w in got]
+        expect = list(range(0, len(talk) - window + 1, stride))
+        assert starts[:len(expect)] == expect and got[-1].start + got[-1].length == len(talk)
+        for w in got:
+            ref = sv.frontend(talk[w.start:w.start + w.length])
+            np.testing.assert_allclose(as_numpy(w.feats), ref, atol=atol, rtol=0)
+            if between and w.start >= window:
+                odd = sv.frontend(talk[w.start - window // 2:w.start + window // 2])
+                np.testing.assert_allclose(as_numpy(w.between), odd, atol=atol, rtol=0)
+            else:
+                assert w.between is None
+
+
+def test_a_clip_shorter_than_a_window_and_an_empty_one(sv, sv_bf16):
+    for frontend in (sv.frontend, sv_bf16.frontend):
+        short = np.random.default_rng(1).standard_normal(300).astype(np.float32) * 0.1
+        (only,) = stream_windows(frontend, [short], 9600, 9600, True)
+        assert (only.start, only.length) == (0, 300) and only.between is None
+        np.testing.assert_allclose(as_numpy(only.feats), sv.frontend(np.pad(short, (0, 100))), atol=1e-3)
+        assert list(stream_windows(frontend, [np.zeros(0, np.float32)], 9600, 9600, True)) == []
+
+
+def test_bf16_on_the_cpu_agrees_with_fp32(sv_torch, sv_bf16, talk):
+    """What `--device cuda` runs, run on the CPU: the crash of the bf16 module is gone, and its
+    numbers agree with the fp32 reference (event tags on ≥ 95% of windows, probabilities within 0.05)."""
+    options = ScanOptions(window_s=0.6, hop_s=0.3)
+    ref, got = scan(sv_torch, talk, options), scan(sv_bf16, talk, options)
+    assert sv_bf16.dtype == "bfloat16" and sv_bf16.runner.autocast and sv_bf16.frontend.device.type == "cpu"
+    assert np.array_equal(ref.start_s, got.start_s)
+    assert np.mean(np.array(ref.tags("event")) == np.array(got.tags("event"))) >= 0.95
+    for family in ("event", "emotion"):
+        assert np.abs(ref.probs[family] - got.probs[family]).max() <= 0.05, family
+    said = transcribe(sv_bf16, [(0.0, talk[:12 * SR]), (16.0, talk[16 * SR:30 * SR])])
+    assert [t.language for t in said] == [t.language for t in transcribe(sv_torch, [(0.0, talk[:12 * SR]),
+                                                                                  (16.0, talk[16 * SR:30 * SR])])]
+
+
+def test_the_device_frontend_scan_equals_the_reference_scan(sv_torch, talk, cache_dir):
+    """The torch backend now takes its features from the torch frontend (lhotse, on its device):
+    the same events as the numpy frontend's features give (adaptive scan, default windows)."""
+    options = ScanOptions(window_s=0.6, hop_s=0.3, adaptive=True)
+    on_device = scan(sv_torch, talk, options)
+    numpy_features = load_model("fixture", device="cpu", backend="torch", cache_dir=cache_dir)
+    object.__setattr__(numpy_features, "frontend", numpy_features.frontend.base)    # kaldi-native-fbank, numpy
+    reference = scan(numpy_features, talk, options)
+    assert np.array_equal(on_device.start_s, reference.start_s)
+    assert np.abs(on_device.probs["event"] - reference.probs["event"]).max() <= 1e-3
