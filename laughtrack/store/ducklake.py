@@ -11,6 +11,7 @@ and read it at once; sql.py's write lock makes each analysis land exactly once.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import importlib
 import json
@@ -62,6 +63,19 @@ def extension_file(name: str) -> Path:
 # retried on a warm connection. Each use gets its own cursor (a connection of that instance).
 _instances: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _instances_lock = threading.Lock()
+
+
+@atexit.register
+def _close_instances() -> None:
+    """Close the attached instances while the interpreter is whole: one left to the interpreter's
+    teardown can take DuckDB's threads down with `terminate called without an active exception`."""
+    with _instances_lock:
+        for con in _instances.values():
+            try:
+                con.close()
+            except duckdb.Error:
+                pass
+        _instances.clear()
 
 
 class DuckLake(SqlStore):
