@@ -176,27 +176,6 @@ def collect(stored: list, result: BatchResult) -> None:
                 (result.analysed if outcome else result.skipped).append(Outcome.of(job))
 
 
-def collect(stored: list, result: BatchResult) -> None:
-    """Wait for every run's store step; a failure names the step it came from (the first failed
-    step of the run in the DAG's order: a step never run because its input failed is not the cause;
-    or one stream's transcription or write). An analysis that another process stored first (the
-    store said so) counts as already analysed."""
-    for run_, steps in stored:
-        transcripts, written = steps[-2][1], steps[-1][1]
-        outcomes = _outcome(written)
-        if isinstance(outcomes, BaseException):
-            stage, error = _first_failure(steps)
-            outcomes, said = [error] * len(run_), [None] * len(run_)
-        else:
-            stage, said = Stage.STORE, _outcome(transcripts)
-        for item, outcome, heard in zip(run_, outcomes, said):
-            if isinstance(outcome, BaseException):
-                result.fail(Failure.of_job(item.job, Stage.TRANSCRIBE if isinstance(heard, BaseException) else stage,
-                                           outcome))
-                continue
-            (result.analysed if outcome else result.skipped).append(Outcome.of(item.job))
-
-
 def _first_failure(steps) -> tuple[Stage, BaseException]:
     """The first step (in the DAG's order) that failed on its own, with its exception."""
     found = []

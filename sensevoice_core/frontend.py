@@ -140,11 +140,13 @@ class KnfFrames:
         """float32 [n, n_mels]: the frames `samples` completed."""
         self.fbank.accept_waveform(self.fs, np.asarray(samples, np.float32) * np.float32(UPSCALE))
         ready = self.fbank.num_frames_ready
-        new = [self.fbank.get_frame(i) for i in range(self.read, ready)]
-        if ready > self.read:
-            self.fbank.pop(ready - self.read)      # knf keeps frames until popped: memory stays bounded
+        if ready == self.read:
+            return np.zeros((0, self.n_mels), np.float32)
+        # get_frame views knf's own buffer: copied (np.stack) before pop recycles it
+        new = np.stack([self.fbank.get_frame(i) for i in range(self.read, ready)]).astype(np.float32, copy=False)
+        self.fbank.pop(ready - self.read)      # knf keeps frames until popped: memory stays bounded
         self.read = ready
-        return np.stack(new).astype(np.float32, copy=False) if new else np.zeros((0, self.n_mels), np.float32)
+        return new
 
 
 def load_cmvn(path: Path) -> tuple[np.ndarray, np.ndarray]:

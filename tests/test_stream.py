@@ -44,20 +44,38 @@ def as_numpy(x) -> np.ndarray:
 def test_stream_features_equal_the_window_by_window_recipe(sv, sv_bf16, talk, window, stride, between, chunk):
     """Every window (the odd ones an adaptive scan may ask for, the tail, off-grid sizes) gets the
     features its own samples give, from frames computed once per stream: exactly on the numpy
-    path, within 1e-3 through lhotse's torch fbank."""
-    for frontend, atol in ((sv.frontend, 0.0), (sv_bf16.frontend, 1e-3)):
+    path; through lhotse's torch fbank within 1e-3 but for a few values of near-silent frames,
+    where kaldi-native-fbank's own float32 arithmetic is further from the exact value (below)."""
+    for frontend, exact in ((sv.frontend, True), (sv_bf16.frontend, False)):
         got = list(stream_windows(frontend, chunked(talk, chunk), window, stride, between))
         starts = [w.start for w in got]
         expect = list(range(0, len(talk) - window + 1, stride))
         assert starts[:len(expect)] == expect and got[-1].start + got[-1].length == len(talk)
+        pairs = []
         for w in got:
-            ref = sv.frontend(talk[w.start:w.start + w.length])
-            np.testing.assert_allclose(as_numpy(w.feats), ref, atol=atol, rtol=0)
-            if between and w.start >= window:
-                odd = sv.frontend(talk[w.start - window // 2:w.start + window // 2])
-                np.testing.assert_allclose(as_numpy(w.between), odd, atol=atol, rtol=0)
+            pairs.append((as_numpy(w.feats), sv.frontend(talk[w.start:w.start + w.length])))
+            if between and w.start >= window and w.start % stride == 0:     # not the tail (off the stride)
+                pairs.append((as_numpy(w.between), sv.frontend(talk[w.start - window // 2:w.start + window // 2])))
             else:
                 assert w.between is None
+        assert all(a.shape == b.shape for a, b in pairs)
+        diff = np.concatenate([np.abs(a - b).ravel() for a, b in pairs])
+        if exact:
+            assert diff.max() == 0.0
+        else:
+            assert np.quantile(diff, 0.999) <= 1e-3 and diff.max() <= 5e-3, (np.quantile(diff, 0.999), diff.max())
+
+
+def test_the_torch_fbank_is_closer_to_the_exact_value_than_kaldi_native_fbank(sv, sv_bf16, talk):
+    """Where the two frontends differ by more than 1e-3 (a few near-silent frames), the float64
+    value of the same recipe sides with the torch (lhotse) frames: the difference is knf's rounding."""
+    import torch
+    knf, ours = sv.frontend.fbank(talk), sv_bf16.frontend.fbank(talk).numpy()
+    layer = sv_bf16.frontend.layer
+    exact = layer.double()((torch.as_tensor(talk, dtype=torch.float64) * 32768)[None])[0].numpy()
+    layer.float()
+    assert np.abs(ours - exact).max() < np.abs(knf - exact).max()
+    assert np.mean(np.abs(ours - knf) > 1e-3) < 1e-4
 
 
 def test_a_clip_shorter_than_a_window_and_an_empty_one(sv, sv_bf16):
