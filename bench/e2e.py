@@ -35,7 +35,7 @@ def peak_rss_mb() -> float:
 
 
 def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = None,
-             limit_s: float | None = None) -> dict:
+             limit_s: float | None = None, device: str = "cpu", batch: int = 4) -> dict:
     import numpy as np
     from funasr import AutoModel
     from funasr.utils.postprocess_utils import rich_transcription_postprocess
@@ -45,9 +45,9 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
 
     t0 = time.perf_counter()
     extra = {"ncpu": ncpu} if ncpu else {}   # unset: funasr's default, 4 threads
-    auto = AutoModel(model=model_dir, disable_update=True, device="cpu", disable_pbar=True, disable_log=True, **extra)
+    auto = AutoModel(model=model_dir, disable_update=True, device=device, disable_pbar=True, disable_log=True, **extra)
     load_s = time.perf_counter() - t0
-    auto.generate(input=[np.zeros(2 * SR, np.float32)], batch_size=4, language="auto", use_itn=True)
+    auto.generate(input=[np.zeros(2 * SR, np.float32)], batch_size=batch, language="auto", use_itn=True)
     stages: dict[str, float] = defaultdict(float)
     model_work: dict[str, float] = defaultdict(float)
     audio_s, minutes = 0.0, {}
@@ -63,7 +63,7 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
         chunks = [audio[i:i + 15 * SR] for i in range(0, len(audio), 15 * SR)]
         model_work["model passes"] += len(chunks)
         model_work["model frames"] += sum(4 + -(-(1 + (len(c) - 400) // 160) // 6) for c in chunks)
-        out = auto.generate(input=chunks, batch_size=4, batch_size_s=60, merge_vad=True, merge_length_s=15,
+        out = auto.generate(input=chunks, batch_size=batch, batch_size_s=15 * batch, merge_vad=True, merge_length_s=15,
                             language="auto", use_itn=True)
         stages["model"] += time.perf_counter() - t
         t = time.perf_counter()
@@ -80,11 +80,12 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
     wall = time.perf_counter() - t_all
     return {"pipeline": "seed", "audio_s": audio_s, "wall_s": wall, "x_realtime": audio_s / wall,
             "load_s": load_s, "stages": dict(stages), "peak_rss_mb": peak_rss_mb(), "work": dict(model_work),
-            "threads": _torch_threads(), "ncpu": ncpu or 4,
-            "backend": f"torch fp32, funasr generate, ncpu={ncpu or '4 (default)'}"}
+            "threads": _torch_threads(), "ncpu": ncpu or 4, "device": device, "batch": batch,
+            "backend": f"torch fp32, funasr generate, batch {batch}, " + (
+                f"ncpu={ncpu or '4 (default)'}" if device == "cpu" else device)}
 
 
-def run_laughtrack(model_dir: str, videos: list[str], work: Path) -> dict:
+def run_laughtrack(model_dir: str, videos: list[str], work: Path, device: str = "cpu") -> dict:
     from flows.analyze import analyze_batch
     from laughtrack import media, synth
     from laughtrack.config import RunConfig
@@ -92,7 +93,7 @@ def run_laughtrack(model_dir: str, videos: list[str], work: Path) -> dict:
     from tasks.model import get_model
 
     db, cache, reports = str(work / "laughtrack.duckdb"), str(work / "cache"), str(work / "reports")
-    config = RunConfig(db=db, model=model_dir, device="cpu", cache_dir=cache, report_dir=reports)
+    config = RunConfig(db=db, model=model_dir, device=device, cache_dir=cache, report_dir=reports)
     warm = work / "warmup.wav"
     media.write_media(synth.render(synth.parse_timeline({"duration_s": 2.0, "segments": [
         {"start_s": 0, "end_s": 2, "kind": "speech"}]}))[0], warm)
@@ -108,7 +109,7 @@ def run_laughtrack(model_dir: str, videos: list[str], work: Path) -> dict:
     wall = time.perf_counter() - t0
     result = state.result()
     assert len(result.analysed) == len(videos) and not result.failures, result
-    truth_s, truth_chunks = _transcribe_truth_speech(model, videos, result, cache)
+    truth_s, truth_chunks = _transcribe_truth_speech(model, videos, result, cache, device.split(":")[0])
     wall += truth_s
     audio_s = _audio_seconds(db, [a.analysis_id for a in result.analysed])
     tasks = _task_runs(state.state_details.flow_run_id)
@@ -121,7 +122,7 @@ def run_laughtrack(model_dir: str, videos: list[str], work: Path) -> dict:
         "features": clock.get("features", 0.0),
         "model": clock.get("model", 0.0),
         "scan/transcribe other": max(0.0, scan_and_transcribe - clock.get("features", 0) - clock.get("model", 0)),
-        "events/density": per_task.get("events", 0) + per_task.get("segment", 0) + per_task.get("density", 0),
+        "events/density": per_task.get("detect", 0),
         "db": per_task.get("store", 0) + per_task.get("record-failures", 0),
         "report": per_task.get("report", 0) + per_task.get("artifacts", 0),
         "orchestration": wall - truth_s - busy,
@@ -132,10 +133,30 @@ def run_laughtrack(model_dir: str, videos: list[str], work: Path) -> dict:
             "threads": model.runner.threads if hasattr(model.runner, "threads") else _torch_threads(),
             "torch_imported": "torch" in sys.modules, "funasr_imported": "funasr" in sys.modules,
             "backend": model.backend, "windows": _count(db, "windows"), "segments_by_flow": _count(db, "segments"),
-            "truth_speech_chunks": truth_chunks, "truth_transcribe_s": truth_s}
+            "truth_speech_chunks": truth_chunks, "truth_transcribe_s": truth_s, "device": str(model.device),
+            "dtype": model.dtype, "model_spans": _merged(tasks.get("scan", []) + tasks.get("transcribe", [])),
+            "peak_gpu_mem_mb": _peak_gpu_mb(device)}
 
 
-def _transcribe_truth_speech(model, videos: list[str], result, cache: str) -> tuple[float, int]:
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The spans, overlaps merged (epoch seconds): when the model stage ran."""
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [tuple(s) for s in out]
+
+
+def _peak_gpu_mb(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def _transcribe_truth_speech(model, videos: list[str], result, cache: str, kind: str = "cpu") -> tuple[float, int]:
     """Transcribe the speech a real model would have found (the timeline's), as the flow's
     transcribe task does: random weights find no speech, so the flow alone would skip this work.
     Returns (seconds, chunks); its features and model time land in the stage clock."""
@@ -153,7 +174,7 @@ def _transcribe_truth_speech(model, videos: list[str], result, cache: str) -> tu
         chunks = events.speech_chunks(speech, round(tl.duration_s * 1000))
         audio = media.decode_audio(Path(video))
         pieces = [(a / 1000, audio[a * SR // 1000:b * SR // 1000]) for a, b in chunks]
-        transcribe(model, pieces, batch_size=TRANSCRIBE_BATCH["cpu"])
+        transcribe(model, pieces, batch_size=TRANSCRIBE_BATCH[kind])
         n += len(pieces)
     return time.perf_counter() - t0, n
 
@@ -229,15 +250,17 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--ncpu", type=int, help="seed: funasr's ncpu (default: funasr's own, 4)")
     ap.add_argument("--limit-s", type=float, help="seed: only the first seconds of each video")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda")
+    ap.add_argument("--batch", type=int, default=4, help="seed: funasr's batch_size (15 s chunks)")
     ap.add_argument("videos", nargs="*")
     args = ap.parse_intermixed_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.pipeline == "seed":
-        out = run_seed(args.model, args.videos, args.work, args.ncpu, args.limit_s)
+        out = run_seed(args.model, args.videos, args.work, args.ncpu, args.limit_s, args.device, args.batch)
     elif args.pipeline == "export":
         out = export_model(args.model, args.work)
     else:
-        out = run_laughtrack(args.model, args.videos, args.work)
+        out = run_laughtrack(args.model, args.videos, args.work, args.device)
     sys.stdout.flush()
     os.write(1, ("\n" + json.dumps(out) + "\n").encode())
     return 0

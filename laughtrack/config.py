@@ -30,7 +30,8 @@ if TYPE_CHECKING:       # resolving a model imports sensevoice_core: only when a
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
        "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
        "backend": "LAUGHTRACK_BACKEND", "lake_data": "LAUGHTRACK_LAKE_DATA", "host": "LAUGHTRACK_HOST",
-       "events": "LAUGHTRACK_EVENTS", "query_timeout_s": "LAUGHTRACK_QUERY_TIMEOUT_S",
+       "events": "LAUGHTRACK_EVENTS", "precision": "LAUGHTRACK_PRECISION",
+       "query_timeout_s": "LAUGHTRACK_QUERY_TIMEOUT_S",
        "query_memory": "LAUGHTRACK_QUERY_MEMORY", "query_threads": "LAUGHTRACK_QUERY_THREADS"}
 NUMBERS = {"query_timeout_s": float, "query_threads": int}     # settings that are numbers, not strings
 FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
@@ -38,6 +39,7 @@ DEFAULT_DB = "laughtrack.duckdb"
 DEFAULT_MODEL = "iic/SenseVoiceSmall"
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "torch", "onnx-int8")
+PRECISIONS = {"auto": None, "fp32": "float32", "bf16": "bfloat16"}   # torch backend: bf16 is autocast
 # Windows per model batch. On onnx-int8 the batch changes the numbers (activation scales are per
 # batch), so it is part of the identity; torch is batch-invariant. bench/RESULTS.md: flat 16-256.
 SCAN_BATCH = {"cpu": 64, "cuda": 1024}
@@ -53,6 +55,7 @@ class RunConfig:
     model: str = DEFAULT_MODEL
     device: str = "auto"        # auto | cpu | cuda[:N]
     backend: str = "auto"       # auto | torch | onnx-int8
+    precision: str = "auto"     # auto (bf16 on CUDA, fp32 on a CPU) | fp32 | bf16 (the torch backend)
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "laughtrack"))
     report_dir: str = ""        # "" → <db stem>-reports beside the database
     inbox: str = "inbox"
@@ -105,6 +108,11 @@ class RunConfig:
             raise ValueError(f"device {self.device!r}: use auto, cpu or cuda (cuda:N for one GPU)")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        if self.precision != "auto" and self.backend == "onnx-int8":
+            raise ValueError(f"precision {self.precision}: the onnx-int8 backend computes with int8 weights; "
+                             "use backend torch (or auto) for fp32 or bf16")
         if self.stream != "all" and not self.stream.isdigit():
             raise ValueError(f"stream {self.stream!r}: use 'all' or a stream number (0 is the first audio stream)")
         self.store.validate()
@@ -139,7 +147,8 @@ class RunConfig:
 
     def engine(self) -> Engine:
         """The device, backend and model identity of this configuration (resolved once per process)."""
-        return _engine(self.model, self.device, self.backend, self.cache_dir, self.host or socket.gethostname())
+        return _engine(self.model, self.device, self.backend, self.precision, self.cache_dir,
+                       self.host or socket.gethostname())
 
 
 @dataclass(frozen=True)
@@ -196,9 +205,9 @@ class Engine:
 
 
 @functools.lru_cache(maxsize=8)
-def _engine(model: str, device: str, backend: str, cache_dir: str, host: str) -> Engine:
+def _engine(model: str, device: str, backend: str, precision: str, cache_dir: str, host: str) -> Engine:
     from sensevoice_core.model import resolve
-    spec = resolve(model, device=device, backend=backend, cache_dir=Path(cache_dir))
+    spec = resolve(model, device=device, backend=backend, dtype=PRECISIONS[precision], cache_dir=Path(cache_dir))
     kind = spec.device.split(":")[0]
     return Engine(spec=spec, scan_batch=SCAN_BATCH[kind], transcribe_batch=TRANSCRIBE_BATCH[kind],
                   cache_dir=cache_dir, host=host)

@@ -17,8 +17,9 @@ from sensevoice_core import identity as model_mod
 
 VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in", "device": "cpu",
           "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7",
-          "query_timeout_s": "12.5", "query_memory": "256MB", "query_threads": "1"}
-FLAGS = {"device": "cuda", "backend": "onnx-int8", "query_timeout_s": 3, "query_memory": "2GB", "query_threads": 4}
+          "query_timeout_s": "12.5", "query_memory": "256MB", "query_threads": "1", "precision": "bf16"}
+FLAGS = {"device": "cuda", "backend": "onnx-int8", "query_timeout_s": 3, "query_memory": "2GB", "query_threads": 4,
+         "precision": "fp32"}
 
 
 @pytest.mark.parametrize("field", sorted(set(ENV) - {"events"}))

@@ -112,3 +112,27 @@ def test_the_device_frontend_scan_equals_the_reference_scan(sv_torch, talk, cach
     reference = scan(numpy_features, talk, options)
     assert np.array_equal(on_device.start_s, reference.start_s)
     assert np.abs(on_device.probs["event"] - reference.probs["event"]).max() <= 1e-3
+
+
+@pytest.mark.timeout(600)
+def test_the_flow_runs_the_cuda_recipe_on_the_cpu(tmp_path, prefect_server, cache_dir):
+    """`analyze` with the torch backend in bf16 (LAUGHTRACK_PRECISION=bf16): the CUDA configuration
+    end to end through the Prefect flow on this CPU — its numbers within a second a minute of the
+    fp32 torch run's, recorded as `cpu torch bf16`."""
+    from flows.analyze import analyze_batch
+    from laughtrack.config import RunConfig
+    from laughtrack.store import open_store
+    video = tmp_path / "talk.mp4"
+    synth.render_to(synth.parse_timeline(TALK), video)
+    minutes = {}
+    for precision in ("bf16", "fp32"):
+        config = RunConfig(db=str(tmp_path / f"{precision}.duckdb"), model="fixture", device="cpu", backend="torch",
+                           precision=precision, cache_dir=str(cache_dir))
+        result = analyze_batch(paths=[str(video)], config=config)
+        assert not result.failures and len(result.analysed) == 1, result.failures
+        store = open_store(config.store)
+        assert store.query("SELECT device FROM analyses")[1] == [(f"cpu torch {precision}",)]
+        minutes[precision] = store.query("SELECT laughter_s, applause_s, speech_s FROM minute_density ORDER BY minute")[1]
+    assert len(minutes["bf16"]) == len(minutes["fp32"])
+    for a, b in zip(minutes["bf16"], minutes["fp32"]):
+        assert max(abs(x - y) for x, y in zip(a, b)) <= 1.0, (a, b)
