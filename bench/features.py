@@ -70,9 +70,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     import torch
-    torch.set_num_threads(1)
+
     from sensevoice_core import ScanOptions, load_model, scan
-    torch_model = load_model("fixture", device="cpu", backend="torch")
+    torch_model = load_model("fixture", device="cpu", backend="torch", threads=1)
+    torch.set_num_threads(1)            # funasr's load sets its own
     numpy_frontend, torch_frontend = torch_model.frontend.base, torch_model.frontend
     audio = talks(args.minutes)
     seconds = sum(len(a) for a in audio) / SR
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
                            ("scan, torch backend, stream features with lhotse (torch)", torch_frontend)):
         model = torch_model
         if frontend is None:
-            model = load_model("fixture", device="cpu", backend="torch")
+            model = load_model("fixture", device="cpu", backend="torch", threads=1)
             object.__setattr__(model, "frontend", numpy_frontend)
         took = best_of(lambda m=model: [scan(m, a, options) for a in audio], runs=2)
         scans[name] = {"seconds": round(took, 3), "x_realtime": round(seconds / took, 1)}

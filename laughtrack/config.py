@@ -30,10 +30,10 @@ if TYPE_CHECKING:       # resolving a model imports sensevoice_core: only when a
 ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTRACK_CACHE",
        "inbox": "LAUGHTRACK_INBOX", "device": "LAUGHTRACK_DEVICE", "report_dir": "LAUGHTRACK_REPORTS",
        "backend": "LAUGHTRACK_BACKEND", "lake_data": "LAUGHTRACK_LAKE_DATA", "host": "LAUGHTRACK_HOST",
-       "events": "LAUGHTRACK_EVENTS", "precision": "LAUGHTRACK_PRECISION",
+       "events": "LAUGHTRACK_EVENTS", "precision": "LAUGHTRACK_PRECISION", "torch_compile": "LAUGHTRACK_COMPILE",
        "query_timeout_s": "LAUGHTRACK_QUERY_TIMEOUT_S",
        "query_memory": "LAUGHTRACK_QUERY_MEMORY", "query_threads": "LAUGHTRACK_QUERY_THREADS"}
-NUMBERS = {"query_timeout_s": float, "query_threads": int}     # settings that are numbers, not strings
+NUMBERS = {"query_timeout_s": float, "query_threads": int, "torch_compile": "bool"}   # not strings
 FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
 DEFAULT_DB = "laughtrack.duckdb"
 DEFAULT_MODEL = "iic/SenseVoiceSmall"
@@ -56,6 +56,7 @@ class RunConfig:
     device: str = "auto"        # auto | cpu | cuda[:N]
     backend: str = "auto"       # auto | torch | onnx-int8
     precision: str = "auto"     # auto (bf16 on CUDA, fp32 on a CPU) | fp32 | bf16 (the torch backend)
+    torch_compile: bool = False  # torch backend: torch.compile the encoder head (not measured to pay: off)
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "laughtrack"))
     report_dir: str = ""        # "" → <db stem>-reports beside the database
     inbox: str = "inbox"
@@ -147,7 +148,7 @@ class RunConfig:
 
     def engine(self) -> Engine:
         """The device, backend and model identity of this configuration (resolved once per process)."""
-        return _engine(self.model, self.device, self.backend, self.precision, self.cache_dir,
+        return _engine(self.model, self.device, self.backend, self.precision, self.torch_compile, self.cache_dir,
                        self.host or socket.gethostname())
 
 
@@ -197,17 +198,19 @@ class Engine:
     def label(self) -> str:
         """How the numbers were computed, e.g. `cpu onnx-int8 batch 64` (the `device` column)."""
         batch = f" batch {self.scan_batch}" if self.backend == "onnx-int8" else ""
-        return f"{self.device} {self.backend} {self.dtype}{batch}"
+        return f"{self.device} {self.backend} {self.dtype}{batch}" + (" compiled" if self.spec.compile else "")
 
     def config_key(self, params: AnalysisParams, code_version: str = CODE_VERSION) -> ConfigKey:
-        numbers = f"{self.backend} {self.dtype}" + (f" batch {self.scan_batch}" if self.backend == "onnx-int8" else "")
+        numbers = f"{self.backend} {self.dtype}" + (f" batch {self.scan_batch}" if self.backend == "onnx-int8" else "") \
+            + (" compiled" if self.spec.compile else "")
         return ConfigKey(self.model_sha256, params.to_json(), code_version, numbers)
 
 
 @functools.lru_cache(maxsize=8)
-def _engine(model: str, device: str, backend: str, precision: str, cache_dir: str, host: str) -> Engine:
+def _engine(model: str, device: str, backend: str, precision: str, compile: bool, cache_dir: str, host: str) -> Engine:
     from sensevoice_core.model import resolve
-    spec = resolve(model, device=device, backend=backend, dtype=PRECISIONS[precision], cache_dir=Path(cache_dir))
+    spec = resolve(model, device=device, backend=backend, dtype=PRECISIONS[precision], cache_dir=Path(cache_dir),
+                   compile=compile)
     kind = spec.device.split(":")[0]
     return Engine(spec=spec, scan_batch=SCAN_BATCH[kind], transcribe_batch=TRANSCRIBE_BATCH[kind],
                   cache_dir=cache_dir, host=host)
@@ -244,7 +247,11 @@ class AnalysisKey:
         return _digest([self.sha256, self.stream_index, self.config.id])[:20]
 
 
-def _number(name: str, var: str, value: str) -> float | int:
+def _number(name: str, var: str, value: str) -> float | int | bool:
+    if NUMBERS[name] == "bool":
+        if value.lower() not in ("1", "true", "on", "yes", "0", "false", "off", "no"):
+            raise ValueError(f"{name.replace('_', '-')} {value!r} (or ${var}): use on or off")
+        return value.lower() in ("1", "true", "on", "yes")
     try:
         return NUMBERS[name](value)
     except ValueError:

@@ -48,17 +48,20 @@ class ModelSpec:
     dtype: str              # float32 | bfloat16 (torch, autocast) | int8 (the ONNX export)
     threads: int
     cache_dir: Path         # the ONNX export and the identity cache
+    compile: bool = False   # torch backend: torch.compile the encoder head (shapes bucketed)
 
 
 def resolve(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto", backend: str = "auto", dtype=None,
-            cache_dir: Path | None = None, threads: int | None = None) -> ModelSpec:
+            cache_dir: Path | None = None, threads: int | None = None, compile: bool = False) -> ModelSpec:
     """Decide device, backend, precision and identity (the manifest verified) without loading."""
     dev = resolve_device(device)
     which = resolve_backend(dev, backend, dtype)
+    if compile and which != "torch":
+        raise ValueError("torch.compile applies to the torch backend only (CUDA, or backend torch)")
     cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "sensevoice_core"
     model_dir, digest = model_identity(source, cache)
     return ModelSpec(str(source), model_dir, digest, dev, which, resolve_dtype(dev, which, dtype),
-                     threads or cpu_threads(), cache)
+                     threads or cpu_threads(), cache, compile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +119,10 @@ class SenseVoice:
 
 
 def load_model(source: str | os.PathLike = DEFAULT_HUB_ID, device: str = "auto", dtype=None,
-               threads: int | None = None, backend: str = "auto", cache_dir: Path | None = None) -> SenseVoice:
+               threads: int | None = None, backend: str = "auto", cache_dir: Path | None = None,
+               compile: bool = False) -> SenseVoice:
     """Load SenseVoiceSmall from a local dir, `"fixture"`, or a hub id: `load(resolve(...))`."""
-    return load(resolve(source, device, backend, dtype, cache_dir, threads))
+    return load(resolve(source, device, backend, dtype, cache_dir, threads, compile))
 
 
 def load(spec: ModelSpec) -> SenseVoice:
@@ -141,7 +145,8 @@ def load(spec: ModelSpec) -> SenseVoice:
     module, kwargs = _build_checked(spec.model_dir, spec.device, spec.threads)
     module.to(device=spec.device).eval()      # fp32 weights; bf16 is autocast (device.py)
     return SenseVoice(**parts, frontend=TorchFrontend(frontend, spec.device),
-                      runner=TorchRunner(module, spec.device, spec.dtype), module=module, funasr_kwargs=kwargs,
+                      runner=TorchRunner(module, spec.device, spec.dtype, spec.compile), module=module,
+                      funasr_kwargs=kwargs,
                       load_s=time.perf_counter() - t0)
 
 

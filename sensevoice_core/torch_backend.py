@@ -50,10 +50,14 @@ class TorchRunner:
     name = "torch"
     batch_invariant = True      # a row's output does not depend on its batch mates (within 1e-4)
 
-    def __init__(self, module: torch.nn.Module, device: str, dtype: str = "float32"):
+    def __init__(self, module: torch.nn.Module, device: str, dtype: str = "float32", compile: bool = False):
         self.head = _Head(module).eval()
         self.device = torch.device(device)
         self.autocast = dtype == "bfloat16"
+        # torch.compile of the head, shapes bucketed (bucket()): a handful of graphs, each compiled once
+        # per process and kept in inductor's FX graph cache on disk for the next process.
+        self.forward = torch.compile(self.head, dynamic=False) if compile else self.head
+        self.compiled = compile
 
     @torch.inference_mode()
     def __call__(self, x, lengths, queries: tuple[int, int, int, int], tags: Tags | None = None) -> Encoded:
@@ -61,11 +65,32 @@ class TorchRunner:
         (gathered on the device: only [B, K] per family comes back) and every frame's argmax."""
         x = torch.as_tensor(x, device=self.device, dtype=torch.float32)
         lengths = torch.as_tensor(lengths, device=self.device, dtype=torch.int64)
+        rows = len(x)
+        if self.compiled:
+            x, lengths = bucket(x, lengths)
         q = torch.tensor([queries], device=self.device).expand(len(x), -1)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            qlp, ids, lens = self.head(x, lengths, q)
+            qlp, ids, lens = self.forward(x, lengths, q)
+        qlp, ids, lens = qlp[:rows], ids[:rows, : int(lengths[:rows].max()) + QUERY_FRAMES], lens[:rows]
         tag_logp = {f: qlp[:, frame][:, list(ids_)].float().cpu().numpy() for f, (frame, ids_) in (tags or {}).items()}
         return Encoded(tag_logp, ids.cpu().numpy(), lens.cpu().long().numpy())
+
+
+BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096)
+
+
+def bucket(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a batch to a few fixed shapes for a compiled head: rows to the next BATCH_BUCKETS size
+    (padding rows of one frame, whose outputs are dropped), frames to 10 (a 0.6 s window), 16, or a
+    multiple of 32 (transcript chunks). The head masks padded frames: the real rows are unchanged."""
+    b, t, d = x.shape
+    rows = next((n for n in BATCH_BUCKETS if n >= b), -(-b // BATCH_BUCKETS[-1]) * BATCH_BUCKETS[-1])
+    frames = 10 if t <= 10 else 16 if t <= 16 else -(-t // 32) * 32
+    if (rows, frames) == (b, t):
+        return x, lengths
+    padded = x.new_zeros((rows, frames, d))
+    padded[:b, :t] = x
+    return padded, torch.cat([lengths, lengths.new_ones(rows - b)])
 
 
 def encode_features(module: torch.nn.Module, feats: list[torch.Tensor], language_query: int,

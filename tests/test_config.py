@@ -17,9 +17,10 @@ from sensevoice_core import identity as model_mod
 
 VALUES = {"db": "x.duckdb", "model": "fixture", "cache_dir": "/c", "inbox": "in", "device": "cpu",
           "report_dir": "r", "backend": "torch", "lake_data": "/lake", "host": "gpu7",
-          "query_timeout_s": "12.5", "query_memory": "256MB", "query_threads": "1", "precision": "bf16"}
+          "query_timeout_s": "12.5", "query_memory": "256MB", "query_threads": "1", "precision": "bf16",
+          "torch_compile": "on"}
 FLAGS = {"device": "cuda", "backend": "onnx-int8", "query_timeout_s": 3, "query_memory": "2GB", "query_threads": 4,
-         "precision": "fp32"}
+         "precision": "fp32", "torch_compile": False}
 
 
 @pytest.mark.parametrize("field", sorted(set(ENV) - {"events"}))

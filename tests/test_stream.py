@@ -136,3 +136,25 @@ def test_the_flow_runs_the_cuda_recipe_on_the_cpu(tmp_path, prefect_server, cach
     assert len(minutes["bf16"]) == len(minutes["fp32"])
     for a, b in zip(minutes["bf16"], minutes["fp32"]):
         assert max(abs(x - y) for x, y in zip(a, b)) <= 1.0, (a, b)
+
+
+def test_bucketed_shapes_keep_the_real_rows():
+    import torch
+    from sensevoice_core.torch_backend import bucket
+    x, lengths = torch.randn(5, 10, 560), torch.tensor([10, 10, 9, 10, 7])
+    padded, lens = bucket(x, lengths)
+    assert padded.shape == (16, 10, 560) and torch.equal(padded[:5], x) and lens[:5].tolist() == [10, 10, 9, 10, 7]
+    assert bucket(torch.randn(3, 240, 560), torch.tensor([240, 200, 5]))[0].shape == (4, 256, 560)
+    assert bucket(torch.randn(64, 10, 560), torch.full((64,), 10))[0].shape == (64, 10, 560)
+
+
+@pytest.mark.timeout(900)
+def test_a_compiled_head_gives_the_eager_numbers(sv_torch, talk, cache_dir):
+    """LAUGHTRACK_COMPILE=on (torch backend): torch.compile of the head over bucketed shapes, on the
+    CPU here as it would be on CUDA; the same probabilities as the eager module."""
+    compiled = load_model("fixture", device="cpu", backend="torch", cache_dir=cache_dir, compile=True)
+    options = ScanOptions(window_s=0.6, hop_s=0.3, adaptive=True, batch_size=64)
+    ref, got = scan(sv_torch, talk[:20 * SR], options), scan(compiled, talk[:20 * SR], options)
+    assert compiled.runner.compiled and np.array_equal(ref.start_s, got.start_s)
+    assert np.abs(ref.probs["event"] - got.probs["event"]).max() <= 1e-4
+    assert ref.text == got.text
