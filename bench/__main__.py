@@ -54,7 +54,8 @@ def talk_timeline(seconds: float, seed: int) -> dict:
 
 
 def make_videos(out: Path, count: int, seconds: float) -> list[Path]:
-    from laughtrack import media, synth
+    from laughtrack import media
+    from laughtrack.synthetic import synth
     paths = []
     for i in range(count):
         path = out / f"talk{i + 1}.mp4"

@@ -64,7 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     from bench.__main__ import talk_timeline
-    from laughtrack import media, synth
+    from laughtrack import media
+    from laughtrack.synthetic import synth
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="laughtrack-ceiling-") as tmp:
         work = Path(tmp)

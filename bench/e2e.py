@@ -87,7 +87,8 @@ def run_seed(model_dir: str, videos: list[str], work: Path, ncpu: int | None = N
 
 def run_laughtrack(model_dir: str, videos: list[str], work: Path, device: str = "cpu") -> dict:
     from flows.analyze import analyze_batch
-    from laughtrack import media, synth
+    from laughtrack import media
+    from laughtrack.synthetic import synth
     from laughtrack.config import RunConfig
     from sensevoice_core.profile import CLOCK
     from tasks.model import get_model
@@ -161,7 +162,7 @@ def _transcribe_truth_speech(model, videos: list[str], result, cache: str, kind:
     transcribe task does: random weights find no speech, so the flow alone would skip this work.
     Returns (seconds, chunks); its features and model time land in the stage clock."""
     from laughtrack import events, media
-    from laughtrack.synth import load_timeline
+    from laughtrack.synthetic.synth import load_timeline
     from sensevoice_core import transcribe
     from laughtrack.config import TRANSCRIBE_BATCH
 

@@ -33,7 +33,7 @@ WINDOW, HALF = 9600, 4800
 
 
 def talks(minutes: float) -> list[np.ndarray]:
-    from laughtrack import synth
+    from laughtrack.synthetic import synth
     n = max(1, round(minutes / 5))
     return [synth.render(synth.parse_timeline(talk_timeline(minutes * 60 / n, seed=200 + i)))[0] for i in range(n)]
 

@@ -41,7 +41,8 @@ LAST_RUN = ROOT / "bench" / "gpu-last-run.json"
 
 
 def render_one(args: tuple[Path, float, int]) -> Path:
-    from laughtrack import media, synth
+    from laughtrack import media
+    from laughtrack.synthetic import synth
     path, seconds, seed = args
     data = talk_timeline(seconds, seed=seed)
     path.with_suffix(".timeline.json").write_text(json.dumps(data))

@@ -26,7 +26,7 @@ CACHE = Path.home() / ".cache" / "laughtrack"
 
 
 def render_clips(count: int, seconds: float) -> Path:
-    from laughtrack import synth
+    from laughtrack.synthetic import synth
     out = CACHE / f"bench-many-{count}-{seconds:g}"
     out.mkdir(parents=True, exist_ok=True)
     for i in range(count):

@@ -45,9 +45,9 @@ def child(paths: list[str], db: str, cache: str) -> dict:
         if stage == Stage.DONE:
             with lock:
                 samples.append(rss_mb())
-    progress.set_sink(on_stage)
     t0 = time.perf_counter()
-    result = analyze_batch(paths=paths, config=RunConfig(db=db, model="fixture", device="cpu", cache_dir=cache))
+    with progress.following(on_stage):
+        result = analyze_batch(paths=paths, config=RunConfig(db=db, model="fixture", device="cpu", cache_dir=cache))
     return {"analysed": len(result.analysed), "failed": len(result.failures), "wall_s": time.perf_counter() - t0,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_after_each_mb": samples}
 
@@ -63,8 +63,9 @@ def run_child(paths: list[Path], work: Path, name: str) -> dict:
 
 
 def make_media(work: Path, videos: int) -> tuple[Path, Path, list[Path]]:
-    from laughtrack import media, synth
-    from laughtrack.demo import DEMO_TIMELINE
+    from laughtrack import media
+    from laughtrack.synthetic import synth
+    from laughtrack.synthetic.demo import DEMO_TIMELINE
     ten = dict(DEMO_TIMELINE, duration_s=600.0, segments=[
         dict(s, start_s=s["start_s"] + k * 185, end_s=s["end_s"] + k * 185)
         for k in range(3) for s in DEMO_TIMELINE["segments"]])

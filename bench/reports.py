@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from laughtrack import density
-from laughtrack.analysis import CODE_VERSION, AnalysisParams
-from laughtrack.config import ConfigKey, video_id
+from laughtrack.identity import CODE_VERSION
+from laughtrack.params import AnalysisParams
+from laughtrack.identity import ConfigKey, video_id
 from laughtrack.events import Event
 from laughtrack.media import AudioStream, FileState, MediaInfo
 from laughtrack.records import Job, Lineage, Probed, Video
-from laughtrack.reporting import write_reports
+from reports.site import write_reports
 from laughtrack.store import AnalysisRows, open_store
 from sensevoice_core import ScanResult, Token, Transcript
 from sensevoice_core.tags import EMOTIONS, EVENTS, LANGUAGES

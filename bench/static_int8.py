@@ -15,7 +15,7 @@ from sensevoice_core import load_model
 from sensevoice_core.frontend import Frontend
 from sensevoice_core.backends import OrtRunner
 from sensevoice_core.torch_backend import export_fp32
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from bench.__main__ import talk_timeline, DEFAULT_FULLSIZE
 import onnxruntime as ort
 from onnxruntime.quantization import quantize_static, quantize_dynamic, QuantType, QuantFormat, CalibrationDataReader, CalibrationMethod

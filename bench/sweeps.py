@@ -9,6 +9,7 @@ best of 2 after a warm-up; accuracy columns use the trained fixture on the accur
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.__main__ import DEFAULT_FULLSIZE, talk_timeline
-from laughtrack import demo, density, events, synth
+from bench.__main__ import DEFAULT_FULLSIZE, ROOT, talk_timeline
+
+sys.path.insert(0, str(ROOT / "tools"))
+import timelines  # noqa: E402 — tools/timelines.py: the accuracy and overlap sets
+from laughtrack import density, events  # noqa: E402
+from laughtrack.synthetic import demo, synth
 from sensevoice_core import ScanOptions, load_model, scan, transcribe
 from sensevoice_core.frontend import Frontend
 from sensevoice_core.backends import OrtRunner
@@ -75,9 +80,9 @@ WINDOW_CHOICES = ((0.5, 0.25, True), (0.6, 0.3, True), (0.8, 0.4, True), (1.0, 0
 def window_sweep(full, fixture, audio60: np.ndarray | None) -> str:
     """Resolution (fixture: the accuracy set, and the overlap set where laughter and applause sound
     under speech) against cost (full-size int8, 60 s of talk; left out with audio60=None)."""
-    from laughtrack.evaluation import FileEval, score
-    from laughtrack.labels import Label
-    sets = {"plain": demo.accuracy_timelines(), "overlap": demo.overlap_timelines()}
+    from laughtrack.labelled.evaluation import FileEval, score
+    from laughtrack.labelled.labels import Label
+    sets = {"plain": timelines.accuracy_timelines(), "overlap": timelines.overlap_timelines()}
     audios = {k: [(tl, synth.render(tl)[0]) for tl in v.values()] for k, v in sets.items()}
     rows = []
     for w, h, adaptive in WINDOW_CHOICES:

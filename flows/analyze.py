@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from laughtrack import media, paths, plan, progress
+from laughtrack import faults, media, paths, plan, progress
 from laughtrack.config import Engine, RunConfig
 from laughtrack.errors import LaughtrackError
 from laughtrack.records import Failure, Job, Outcome, Probed, Stage, failed
@@ -32,7 +32,7 @@ from laughtrack.store import Store, open_store
 from tasks.analysis import detect_events, note_paths, record_failures, store_analyses
 from tasks.device import ensure_device_limit
 from tasks.media import IO_SLOTS, extract_streams, probe_files
-from tasks.model import scan_streams, transcribe_speech
+from tasks.model import get_model, scan_streams, transcribe_speech
 from tasks.report import build_reports, publish_artifacts
 
 # Threads that run (or wait for) task runs: most wait on another's result; the real work is
@@ -64,7 +64,8 @@ class BatchResult:
 def analyze_batch(paths: list[str], config: RunConfig | None = None) -> BatchResult:
     """Analyse media files, folders and globs, then report. Without `config` (a deployment run),
     the settings come from the worker's $LAUGHTRACK_* environment."""
-    return run(paths, config or RunConfig.from_env(os.environ).with_event_set())
+    faults.arm(*(os.environ.get(name) for name in faults.FAULT_VARS))     # crash tests only
+    return run(paths, config or RunConfig.from_env(os.environ))
 
 
 @flow(name="analyze-video", task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS))
@@ -74,12 +75,23 @@ def analyze_video(path: str, config: RunConfig | None = None, sha256: str | None
     deployment's trigger); they are logged, the content is hashed again."""
     if event_id:
         get_run_logger().info("triggered by event %s for %s (sha256 %s)", event_id, path, sha256)
-    return run([path], config or RunConfig.from_env(os.environ).with_event_set())
+    faults.arm(*(os.environ.get(name) for name in faults.FAULT_VARS))     # crash tests only
+    return run([path], config or RunConfig.from_env(os.environ))
+
+
+def warm_up(config: RunConfig) -> None:
+    """Load this process's model and create its device slot before the first run asks for them
+    (a long-running process: the web page, `watch --run`)."""
+    engine = config.engine()
+    ensure_device_limit(engine)
+    get_model(engine)
 
 
 def run(inputs: list[str], config: RunConfig) -> BatchResult:
     """The DAG for a batch of inputs under one configuration."""
-    engine, store, result = config.engine(), open_store(config.store), BatchResult()
+    store, result = open_store(config.store), BatchResult()
+    config = config.resolved(store)           # the named event rules, from the results store
+    engine = config.engine()
     ensure_device_limit(engine)
     files = expand(inputs, result)
     jobs = probe(files, config, engine, result)
@@ -105,11 +117,13 @@ def probe(files: list[str], config: RunConfig, engine: Engine, result: BatchResu
     futures = [probe_files.submit(group) for group in groups]
     jobs = []
     for group, future in zip(groups, futures):
-        for path, probed in zip(group, _value(future, len(group))):
-            if isinstance(probed, (Failure, BaseException)):
-                result.fail(probed if isinstance(probed, Failure) else Failure.of(path, Stage.PROBE, probed))
-                continue
-            jobs += _jobs(probed, config, key, engine, result)
+        done = settle(future)
+        probed = done.value if done.error is None else [Failure.of(path, Stage.PROBE, done.error) for path in group]
+        for item in probed:
+            if isinstance(item, Failure):
+                result.fail(item)
+            else:
+                jobs += _jobs(item, config, key, engine, result)
     return jobs
 
 
@@ -166,9 +180,8 @@ def collect(stored: list, result: BatchResult) -> None:
     named by the first step that failed on its own (one never run because its input failed is not
     the cause)."""
     for run_, steps in stored:
-        outcomes = _outcome(steps[-1][1])
-        if isinstance(outcomes, BaseException):
-            outcomes = failed(run_, *_first_failure(steps))
+        done = settle(steps[-1][1])
+        outcomes = done.value if done.error is None else failed(run_, *_first_failure(steps))
         for job, outcome in zip(run_, outcomes):
             if isinstance(outcome, Failure):
                 result.fail(outcome)
@@ -178,11 +191,7 @@ def collect(stored: list, result: BatchResult) -> None:
 
 def _first_failure(steps) -> tuple[Stage, BaseException]:
     """The first step (in the DAG's order) that failed on its own, with its exception."""
-    found = []
-    for stage, future in steps:
-        value = _outcome(future)
-        if isinstance(value, BaseException):
-            found.append((stage, value))
+    found = [(stage, done.error) for stage, done in ((stage, settle(f)) for stage, f in steps) if done.error]
     real = [f for f in found if type(f[1]).__name__ != "UnfinishedRun"]   # not run: an input had failed
     return (real or found)[0]
 
@@ -202,15 +211,16 @@ def finish(aliases: list[Job], config: RunConfig, result: BatchResult) -> None:
     publish_artifacts(config.store, sorted(analysed), len(result.skipped), result.failures, result.report)
 
 
-def _value(future, n: int) -> list:
-    """A group task's list of results, or its exception once per item."""
-    value = _outcome(future)
-    return [value] * n if isinstance(value, BaseException) else value
+@dataclass(frozen=True)
+class Settled:
+    """A task's value, or the exception that ended it (one file's failure never stops the batch)."""
+
+    value: object = None
+    error: Exception | None = None
 
 
-def _outcome(future):
-    """The task's value, or the exception it raised (one file's failure never stops the batch)."""
+def settle(future) -> Settled:
     try:
-        return future.result()
-    except Exception as exc:  # noqa: BLE001 — recorded as a failures row with its type
-        return exc
+        return Settled(value=future.result())
+    except Exception as exc:  # noqa: BLE001 — becomes the streams' Failure, with its type
+        return Settled(error=exc)

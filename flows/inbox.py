@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
-from laughtrack import inbox as inbox_mod, media
+from laughtrack import faults, inbox as inbox_mod, media
 from laughtrack.config import RunConfig
 from laughtrack.errors import MediaError
 from laughtrack.inbox import Upload
@@ -129,7 +129,9 @@ def start_analyses(starts: list[tuple[Upload, int]], config_key: str, deployment
 def analyze_inbox(config: RunConfig | None = None, deployment: str = UPLOAD_DEPLOYMENT) -> InboxScan:
     """Start a run for every upload without an analysis and without a live run. Without `config`:
     the worker's $LAUGHTRACK_* environment."""
-    config = config or RunConfig.from_env(os.environ).with_event_set()
+    faults.arm(*(os.environ.get(name) for name in faults.FAULT_VARS))     # crash tests only
+    config = config or RunConfig.from_env(os.environ)
+    config = config.resolved(open_store(config.store))
     key = config.engine().config_key(config.params).id
     uploads = new_uploads(config.inbox, config.store, key)
     starts, running, given_up = plan_runs(uploads, key, deployment)

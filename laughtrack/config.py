@@ -1,28 +1,29 @@
-"""One run configuration, read once at the edge, and the one identity of an analysis.
+"""One run configuration, read once at the edge, and the engine it resolves to.
 
 - `RunConfig`: what the user chose — CLI flags, deployment parameters, else `$LAUGHTRACK_*`, else
   the defaults. `RunConfig.from_env(os.environ, ...)` is called by the CLI and by the flows'
   entry points (a deployment's edge) and nowhere else; everything below receives it as an argument.
-- `Engine`: how this process runs the model, resolved once from a RunConfig (the device, the
-  backend, the model's sha256, batch sizes).
-- `ConfigKey` / `AnalysisKey`: everything that changes an analysis' numbers. The flow, the inbox
-  scan, the watcher and the store all ask "is this done?" with these, so they cannot disagree.
+  Pure: the named event rules it names are read from the results store by the flow's entry step
+  (`resolved`), not here.
+- `Engine`: how this process runs the model, resolved once from a RunConfig (sensevoice_core's
+  ModelSpec: the device, the backend, the precision, the model's sha256; the batch sizes).
+The identity of an analysis is laughtrack/identity.py's.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from laughtrack import faults
-from laughtrack.analysis import CODE_VERSION, AnalysisParams
+from laughtrack.events import EventOptions
+from laughtrack.identity import CODE_VERSION, ConfigKey
+from laughtrack.params import AnalysisParams
 from laughtrack.store import QueryLimits, StoreConfig, open_store
+from sensevoice_core.device import BACKENDS
 
 if TYPE_CHECKING:       # resolving a model imports sensevoice_core: only when an engine is built
     from sensevoice_core.model import ModelSpec
@@ -34,11 +35,9 @@ ENV = {"db": "LAUGHTRACK_DB", "model": "LAUGHTRACK_MODEL", "cache_dir": "LAUGHTR
        "query_timeout_s": "LAUGHTRACK_QUERY_TIMEOUT_S",
        "query_memory": "LAUGHTRACK_QUERY_MEMORY", "query_threads": "LAUGHTRACK_QUERY_THREADS"}
 NUMBERS = {"query_timeout_s": float, "query_threads": int, "torch_compile": "bool"}   # not strings
-FAULT_ENV = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")   # crash tests only (laughtrack/faults.py)
 DEFAULT_DB = "laughtrack.duckdb"
 DEFAULT_MODEL = "iic/SenseVoiceSmall"
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("auto", "torch", "onnx-int8")
 PRECISIONS = {"auto": None, "fp32": "float32", "bf16": "bfloat16"}   # torch backend: bf16 is autocast
 # Windows per model batch. On onnx-int8 the batch changes the numbers (activation scales are per
 # batch), so it is part of the identity; torch is batch-invariant. bench/RESULTS.md: flat 16-256.
@@ -71,7 +70,6 @@ class RunConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str], **given) -> RunConfig:
         """Each field: the given value when not None/empty, else $LAUGHTRACK_*, else the default."""
-        faults.arm(*(env.get(name) for name in FAULT_ENV))
         values = {}
         for name, var in ENV.items():
             value = given.pop(name, None)
@@ -83,24 +81,24 @@ class RunConfig:
             raise TypeError(f"unknown settings: {', '.join(given)}")
         return cls(**values, **extra).validate()
 
-    def with_event_set(self) -> RunConfig:
-        """This configuration with its named event parameter set read from the results store (the
-        set travels in `params`, so workers and lineage see the rules, not only the name). Called
-        where analyses run: the analysing commands and the flows' entry points."""
-        from laughtrack.events import EventOptions
+    def with_events(self, saved: EventOptions | None) -> RunConfig:
+        """This configuration with its named event rules (`saved`: what the results store holds
+        under `events`, read by the flow's entry step): the rules travel in `params`, so workers and
+        lineage see the rules, not only the name. ValueError if a named set is not there."""
         if self.events == "default":
             return self if self.params.events.name == "default" else \
                 replace(self, params=replace(self.params, events=EventOptions()))
-        saved = open_store(self.store).event_set(self.events)
         if saved is None:
             raise ValueError(f"no event parameter set {self.events!r} in {self.store}: save one with "
                              f"`laughtrack tune LABELS --save {self.events}` (an older database: "
                              "`laughtrack db migrate` first)")
-        try:
-            options = EventOptions.from_dict(json.loads(saved))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"event parameter set {self.events!r} in {self.store} is unreadable ({exc})") from None
-        return replace(self, params=replace(self.params, events=options))
+        return replace(self, params=replace(self.params, events=saved))
+
+    def resolved(self, store) -> RunConfig:
+        """`with_events` of what `store` holds under `events` (read only for a named set)."""
+        if self.events == self.params.events.name:
+            return self
+        return self.with_events(store.event_set(self.events) if self.events != "default" else None)
 
     def validate(self) -> RunConfig:
         """Refuse values no run could use, with the fix, before any work starts."""
@@ -216,37 +214,6 @@ def _engine(model: str, device: str, backend: str, precision: str, compile: bool
                   cache_dir=cache_dir, host=host)
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigKey:
-    """Everything besides the content that decides an analysis' numbers."""
-
-    model_sha256: str
-    params_json: str
-    code_version: str
-    numbers: str            # backend, precision and (on int8) batch: `onnx-int8 fp32 batch 64`
-
-    @property
-    def id(self) -> str:
-        """16 hex digits: the `analyses.config_key` column and the inbox's run keys."""
-        return _digest([self.model_sha256, self.params_json, self.code_version, self.numbers])[:16]
-
-    def analysis(self, sha256: str, stream_index: int) -> AnalysisKey:
-        return AnalysisKey(sha256, stream_index, self)
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysisKey:
-    """One analysis: the same bytes and stream under the same ConfigKey is the same analysis."""
-
-    sha256: str
-    stream_index: int
-    config: ConfigKey
-
-    @property
-    def analysis_id(self) -> str:
-        return _digest([self.sha256, self.stream_index, self.config.id])[:20]
-
-
 def _number(name: str, var: str, value: str) -> float | int | bool:
     if NUMBERS[name] == "bool":
         if value.lower() not in ("1", "true", "on", "yes", "0", "false", "off", "no"):
@@ -256,12 +223,3 @@ def _number(name: str, var: str, value: str) -> float | int | bool:
         return NUMBERS[name](value)
     except ValueError:
         raise ValueError(f"{name.replace('_', '-')} {value!r} (or ${var}): not a number") from None
-
-
-def _digest(parts: list) -> str:
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def video_id(sha256: str) -> str:
-    """Videos are identified by content, so a renamed copy is the same video."""
-    return sha256[:16]

@@ -1,6 +1,7 @@
 """Named fault-injection points for crash-safety tests (the SQLite way: test the crash, not a mock).
 
-The edge arms one point (`RunConfig.from_env` reads LAUGHTRACK_FAULT / LAUGHTRACK_FAULT_FILE);
+The edge arms one point explicitly (the CLI and the flows' entry points pass LAUGHTRACK_FAULT and
+LAUGHTRACK_FAULT_FILE to `arm`);
 reaching an armed `point(name)` writes the marker file and then blocks, so a test can `kill -9`
 the process at exactly that moment. Unarmed, a point costs one comparison.
 """
@@ -11,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+FAULT_VARS = ("LAUGHTRACK_FAULT", "LAUGHTRACK_FAULT_FILE")    # (point, marker file): crash tests only
 _armed: tuple[str | None, str | None] = (None, None)
 
 

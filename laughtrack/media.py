@@ -18,8 +18,8 @@ import ffmpeg
 import numpy as np
 
 from laughtrack.errors import MediaError, NoAudioError, StillWritingError, disk_fault
+from sensevoice_core.options import SAMPLE_RATE     # Hz: what the model hears
 
-SAMPLE_RATE = 16_000  # Hz
 # Every decode ends in the video's time: a stream that starts late is padded with silence from 0,
 # a gap inside it is filled, samples before 0 are dropped (ffmpeg's aresample, async=1).
 PCM_FILTER = "aresample=async=1:first_pts=0"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from laughtrack.config import ConfigKey, video_id
+from laughtrack.identity import ConfigKey, video_id
 from laughtrack.errors import LaughtrackError
 from laughtrack.media import SAMPLE_RATE, AudioStream
 from laughtrack.records import Extracted, Job, Lineage, Probed, Video

@@ -1,28 +1,15 @@
-"""`laughtrack eval`, `tune` and `export`: labelled media against the stored results.
-
-Both eval and tune first run the analysis flow on the labelled media (what is already analysed is
-answered from the store), then work from the store alone: eval scores the stored events, tune
-re-detects events from the stored window probabilities under candidate rules.
-"""
+"""How `laughtrack eval` and `tune` print what flows/evaluate.py found: score tables, JSON, the
+tuned rules before and after."""
 
 from __future__ import annotations
 
-import glob
 import json
 import math
-from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 from rich.table import Table
 
-from laughtrack import media
-from laughtrack.config import RunConfig, video_id
-from laughtrack.errors import LaughtrackError
-from laughtrack.evaluation import FileEval, LabelScore, score
-from laughtrack.labels import Label, LabelSet
-from laughtrack.store import Store, open_store, schema
-from laughtrack.tuning import Tuned, Windows, tune
+from laughtrack.labelled.evaluation import LabelScore
+from laughtrack.labelled.tuning import Tuned
 from laughtrack_cli.output import console, print_wide
 
 SCORE_COLUMNS = (("n_ref", "ref", "{}"), ("n_est", "found", "{}"), ("segment_precision", "seg P", "{:.2f}"),
@@ -32,81 +19,6 @@ SCORE_COLUMNS = (("n_ref", "ref", "{}"), ("n_est", "found", "{}"), ("segment_pre
                  ("offset_error_s", "offset err s", "{:.2f}"), ("minute_error_s", "min err s", "{:.2f}"),
                  ("minute_error_max_s", "max min err s", "{:.2f}"))
 
-
-def analysed(label_set: LabelSet, config: RunConfig, run_analysis, stored_first: bool = False
-             ) -> dict[str, tuple[str, float]]:
-    """media path → (analysis_id of its first audio stream, duration_s), analysing what is new.
-    Labels mark a file's first audio stream. With `stored_first` (no model or event set was asked
-    for), a file already analysed is scored by its latest analysis, so no model is needed when every
-    file is. A file that cannot be analysed is a LaughtrackError naming it (scores need every file)."""
-    store = open_store(config.store)
-    found = _latest(store, list(label_set.files)) if stored_first else {}
-    todo = [p for p in label_set.files if p not in found]
-    if todo:
-        result = run_analysis([glob.escape(p) for p in todo], replace(config, stream="0"))  # `[2019]` is no glob
-        if result.failures:
-            raise LaughtrackError("; ".join(f.message for f in result.failures))
-        found |= {str(Path(o.path).resolve()): o.analysis_id for o in result.analysed + result.skipped}
-    durations = store.durations(list(found.values()))
-    return {path: (aid, durations[aid]) for path, aid in found.items()}
-
-
-def _latest(store: Store, paths: list[str]) -> dict[str, str]:
-    """path → the latest analysis of its first audio stream, for the files the store has."""
-    if not store.exists():
-        return {}
-    latest = {(t["video_id"], t["stream_index"]): t["analysis_id"] for t in store.report_targets()}
-    out = {}
-    for path in paths:
-        try:
-            vid = video_id(media.content_sha256(Path(path)))
-        except LaughtrackError:
-            continue                       # unreadable: the analysis says why
-        if (vid, 0) in latest:
-            out[path] = latest[(vid, 0)]
-    return out
-
-
-def evaluate(label_set: LabelSet, config: RunConfig, run_analysis, collar_s: float,
-             stored_first: bool = False) -> list[LabelScore]:
-    store = open_store(config.store)
-    files = []
-    for path, (aid, duration) in analysed(label_set, config, run_analysis, stored_first).items():
-        found = tuple(Label(e["label"], e["start_s"], e["end_s"]) for e in store.events(aid))
-        files.append(FileEval(path, duration, tuple(label_set.files[path]), found))
-    return score(files, _labels(label_set), collar_s)
-
-
-def tune_events(label_set: LabelSet, config: RunConfig, run_analysis, name: str, collar_s: float) -> Tuned:
-    store = open_store(config.store)
-    files = [_windows(store, path, aid, duration, label_set.files[path])
-             for path, (aid, duration) in analysed(label_set, config, run_analysis).items()]
-    labels = tuple(t for t in label_set.labels if t in ("Laughter", "Applause"))
-    if not labels:
-        raise LaughtrackError(f"{label_set.source}: no laughter or applause labels to tune on")
-    return tune(files, config.params.events, labels, name, collar_s)     # other labels keep their rules
-
-
-def save(config: RunConfig, tuned: Tuned, source: str) -> None:
-    open_store(config.store).save_event_set(tuned.options.name, json.dumps(tuned.options.to_dict(), sort_keys=True),
-                                            source, Tuned.mean_event_f1(tuned.before),
-                                            Tuned.mean_event_f1(tuned.after))
-
-
-def _labels(label_set: LabelSet) -> tuple[str, ...]:
-    """The labels to score: laughter and applause always, speech when the labels mark it."""
-    return ("Laughter", "Applause") + (("Speech",) if "Speech" in label_set.labels else ())
-
-
-def _windows(store: Store, path: str, aid: str, duration: float, reference: list[Label]) -> Windows:
-    names, rows = store.window_probs(aid)
-    cols = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
-    by_name = dict(zip(names, cols.T))
-    probs = {tag: by_name[col] for tag, col in schema.EVENT_COLUMNS.items()}
-    return Windows(path, duration, tuple(reference), by_name["start_s"], by_name["end_s"], probs)
-
-
-# --- printing ---------------------------------------------------------------------------------
 
 def score_table(scores: list[LabelScore], title: str) -> Table:
     table = Table(title=title)

@@ -11,6 +11,7 @@ simply not there, and the next run does it.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import os
 import signal
 import sys
@@ -86,21 +87,23 @@ def _run_once(cleanup: Callable[[], None]) -> None:
 def in_thread(work: Callable[..., T], *args, **kwargs) -> T:
     """`work(*args, **kwargs)` in a daemon thread while the main thread waits; its value or its
     exception. A signal interrupts the wait at once (Interrupted), whatever the thread is doing."""
-    box: dict[str, object] = {}
+    value: list = []
+    error: list[BaseException] = []
+    context = contextvars.copy_context()        # what the caller's context holds (a progress sink …)
 
     def run() -> None:
         try:
-            box["value"] = work(*args, **kwargs)
+            value.append(context.run(work, *args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 — handed to the main thread
-            box["error"] = exc
+            error.append(exc)
 
     thread = threading.Thread(target=run, name="laughtrack-work", daemon=True)
     thread.start()
     while thread.is_alive():
         thread.join(WAIT_STEP_S)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if error:
+        raise error[0]
+    return value[0]
 
 
 def stop_children(wait_s: float = 5.0) -> None:

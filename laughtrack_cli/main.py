@@ -6,26 +6,28 @@ Prefect, torch and the flows are imported inside the commands that need them, so
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
-from laughtrack.analysis import AnalysisParams
+from laughtrack import faults
 from laughtrack.config import RunConfig
+from laughtrack.params import AnalysisParams
 from laughtrack.errors import LaughtrackError, TimelineError
 from laughtrack_cli import lifecycle, output
 from laughtrack_cli.output import console
 from sensevoice_core import SenseVoiceError
+from sensevoice_core.options import LANGUAGE_NAMES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the laughter and applause in videos.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the laughter and applause in videos.",
+                  rich_markup_mode=None)   # help texts show their [env …] hints as written
 
-LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
 # Prefect, configured for a CLI: no telemetry, a patient ephemeral server, and its console log
 # handler quiet (our progress bar and summary say what happened; the Prefect UI keeps the logs).
 # Any of these can be overridden from the environment.
@@ -42,6 +44,13 @@ DB_HELP = ("Results: a DuckDB file, or ducklake:postgres:<conninfo> [env LAUGHTR
 LAKE_HELP = "A DuckLake's data folder, mounted by every machine [env LAUGHTRACK_LAKE_DATA]."
 EVENTS_HELP = "Event rules: default, or a set `laughtrack tune --save NAME` made [env LAUGHTRACK_EVENTS]."
 MODEL_HELP = "Model dir, hub id or 'fixture' [env LAUGHTRACK_MODEL, else iic/SenseVoiceSmall]."
+# The options many commands share, declared once.
+Db = Annotated[Optional[str], typer.Option(help=DB_HELP)]
+LakeData = Annotated[Optional[str], typer.Option(help=LAKE_HELP)]
+Model = Annotated[Optional[str], typer.Option(help=MODEL_HELP)]
+Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]")]
+Cache = Annotated[Optional[Path], typer.Option(help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack].")]
+Events = Annotated[Optional[str], typer.Option(help=EVENTS_HELP)]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -55,7 +64,10 @@ def _config(**given) -> RunConfig:
     analyses = "events" in given
     try:
         config = RunConfig.from_env(os.environ, **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()})
-        return config.with_event_set() if analyses else config
+        if analyses:        # an unknown event set: one line before anything starts (the flow reads it too)
+            from laughtrack.store import open_store
+            return config.resolved(open_store(config.store))
+        return config
     except ValueError as exc:
         _fail(str(exc), code=2)
     except LaughtrackError as exc:
@@ -96,7 +108,7 @@ def _with_prefect_settings(env) -> dict:
 def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README)."),
           out: Path = typer.Argument(..., help="Media file to write: .mp4 .mkv .webm .mov .wav …")) -> None:
     """Render a timeline to a media file; write OUT.truth.json and OUT.labels.csv beside it."""
-    from laughtrack import synth as synth_mod
+    from laughtrack.synthetic import synth as synth_mod
     try:
         tl = synth_mod.load_timeline(timeline)
     except TimelineError as exc:
@@ -111,18 +123,18 @@ def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README).
 
 @app.command()
 def analyze(paths: list[str] = typer.Argument(..., help="Media files, folders (searched recursively) or globs."),
-            db: str = typer.Option(None, help=DB_HELP),
-            lake_data: str = typer.Option(None, help=LAKE_HELP),
-            model: str = typer.Option(None, help=MODEL_HELP),
-            device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]"),
+            db: Db = None,
+            lake_data: LakeData = None,
+            model: Model = None,
+            device: Device = None,
             language: str = typer.Option("auto", help="auto | zh | en | yue | ja | ko"),
             stream: str = typer.Option("all", help="all | N: which audio stream(s) to analyse."),
-            cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
-            events: str = typer.Option(None, help=EVENTS_HELP),
+            cache: Cache = None,
+            events: Events = None,
             ) -> None:
     """Analyse media files: exit 0 all analysed, 1 some failed (the rest done), 2 usage."""
-    if language not in LANGUAGES:
-        _fail(f"--language {language!r}: use one of {', '.join(LANGUAGES)}", code=2)
+    if language not in LANGUAGE_NAMES:
+        _fail(f"--language {language!r}: use one of {', '.join(LANGUAGE_NAMES)}", code=2)
     config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache, stream=stream,
                      events=events, params=AnalysisParams(language=language))
     t0 = time.perf_counter()
@@ -172,21 +184,25 @@ def _cancel_run(name: str, why: str, wait_s: float = 3.0) -> None:
     worker.join(wait_s)
 
 
-def _stats(config: RunConfig, result) -> dict[str, dict]:
+def _stats(config: RunConfig, result) -> dict:
+    """analysis_id → its engagement row, for the summary table (none when the store cannot say)."""
     from laughtrack.store import open_store
-    rows = open_store(config.store).engagement([a.analysis_id for a in result.analysed + result.skipped])
-    return {r["analysis_id"]: r for r in rows}
+    try:
+        rows = open_store(config.store).engagement([a.analysis_id for a in result.analysed + result.skipped])
+    except LaughtrackError:
+        return {}
+    return {r.analysis_id: r for r in rows}
 
 
 @app.command()
 def report(out: Path = typer.Option(..., "--out", help="Folder for index.html and videos/<id>-a<stream>/report.html."),
-           db: str = typer.Option(None, help=DB_HELP),
-           lake_data: str = typer.Option(None, help=LAKE_HELP),
+           db: Db = None,
+           lake_data: LakeData = None,
            video: list[str] = typer.Option(None, "--video", help="Video id(s) to report on (repeatable)."),
            all_: bool = typer.Option(False, "--all", help="Report on every analysed video (the default)."),
            ) -> None:
     """Write per-video HTML reports and the collection report (from the results alone)."""
-    from laughtrack.reporting import write_reports
+    from reports.site import write_reports
     from laughtrack.store import open_store
     if video and all_:
         _fail("give --video ID… or --all, not both", code=2)
@@ -204,8 +220,8 @@ def report(out: Path = typer.Option(..., "--out", help="Folder for index.html an
 
 @app.command()
 def query(sql: str = typer.Argument(None, help="One read-only SQL statement, or - to read it from stdin."),
-          db: str = typer.Option(None, help=DB_HELP),
-          lake_data: str = typer.Option(None, help=LAKE_HELP),
+          db: Db = None,
+          lake_data: LakeData = None,
           format: str = typer.Option("table", "--format", "-f", help="table | csv | json"),
           list_: bool = typer.Option(False, "--list", help="List the named queries (views) and tables."),
           timeout_s: float = typer.Option(None, help="Stop the query after this many seconds "
@@ -237,10 +253,11 @@ def query(sql: str = typer.Argument(None, help="One read-only SQL statement, or 
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo video, database and cache."),
          model: str = typer.Option("fixture", help="Model dir, hub id, or 'fixture'."),
-         device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]")) -> None:
+         device: Device = None) -> None:
     """Offline demo: synthesize a 3-minute video, analyse it through the Prefect flow, compare to truth."""
-    from laughtrack import demo as demo_mod, synth as synth_mod
     from laughtrack.store import open_store
+    from laughtrack.synthetic import demo as demo_mod, synth as synth_mod
+    from reports.site import page_path
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     video = out / "demo.mp4"
@@ -251,21 +268,23 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="Folder for the demo vi
     if result.failures:
         _fail(result.failures[0].message)
     first = (result.analysed + result.skipped)[0]
-    truth = json.loads(truth_path.read_text())
-    got = open_store(config.store).minute_table([first.analysis_id])
+    truth = synth_mod.read_truth(truth_path)
+    store = open_store(config.store)
+    got = store.minute_table([first.analysis_id])
     output.minutes_vs_truth(truth, got, video.name)
     console.print(demo_mod.score_line(truth, got), highlight=False)
+    page = page_path(Path(result.report).parent, store.target(first.video_id, first.stream_index))
     console.print(f"video: {video}\ntruth: {truth_path}\ndatabase: {config.db}\n"
-                  f"report: {demo_mod.page_of(Path(result.report), first)}\n"
+                  f"report: {page}\n"
                   f"try:   laughtrack query --db {config.db} \"SELECT * FROM top_moments\"\n"
                   f"demo wall time {time.perf_counter() - t0:.1f} s", soft_wrap=True, highlight=False)
 
 
 @app.command()
 def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
-          db: str = typer.Option(None, help="Results, to skip what is already analysed [env LAUGHTRACK_DB]."),
-          lake_data: str = typer.Option(None, help=LAKE_HELP),
-          model: str = typer.Option(None, help=MODEL_HELP),
+          db: Db = None,
+          lake_data: LakeData = None,
+          model: Model = None,
           run: bool = typer.Option(False, "--run", help="Analyse in this process instead of emitting events."),
           once: bool = typer.Option(False, "--once", help="Handle what is in the inbox now, then exit."),
           quiet_s: float = typer.Option(2.0, help="Seconds a file's size must stay unchanged to count as complete."),
@@ -287,9 +306,9 @@ def watch(inbox: Path = typer.Argument(..., help="Folder uploads land in."),
 
 @app.command()
 def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_INBOX, else ./inbox]."),
-          db: str = typer.Option(None, help=DB_HELP),
-          lake_data: str = typer.Option(None, help=LAKE_HELP),
-          model: str = typer.Option(None, help=MODEL_HELP),
+          db: Db = None,
+          lake_data: LakeData = None,
+          model: Model = None,
           inbox_cron: str = typer.Option(None, help="When to scan the inbox [prefect.yaml: */10 * * * *]."),
           report_cron: str = typer.Option(None, help="When to rebuild the reports [prefect.yaml: 0 3 * * *]."),
           ) -> None:
@@ -305,15 +324,15 @@ def serve(inbox: Path = typer.Option(None, help="Inbox folder [env LAUGHTRACK_IN
 
 
 @app.command()
-def ui(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
-       model: str = typer.Option(None, help=MODEL_HELP),
-       device: str = typer.Option(None, help="auto | cpu | cuda [env LAUGHTRACK_DEVICE, else auto]"),
-       cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+def ui(db: Db = None, lake_data: LakeData = None,
+       model: Model = None,
+       device: Device = None,
+       cache: Cache = None,
        host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --auth."),
        port: int = typer.Option(6006, help="Port of the page."),
        auth: str = typer.Option(None, help="user:password the page asks for."),
        max_upload_mb: int = typer.Option(2048, help="Largest upload the page takes, in MB."),
-       events: str = typer.Option(None, help=EVENTS_HELP)) -> None:
+       events: Events = None) -> None:
     """Serve the web page: analyse an upload or a recording, browse the library, query the results."""
     config = _config(db=db, lake_data=lake_data, model=model, device=device, cache_dir=cache,
                      events=events).absolute()
@@ -337,46 +356,67 @@ def ui(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option
 @app.command("eval")
 def eval_(labels: list[Path] = typer.Argument(..., help="LABELS.csv (path,label,start_s,end_s), or Audacity .txt / "
                                                           "Praat .TextGrid files beside their media."),
-          db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
-          model: str = typer.Option(None, help=MODEL_HELP),
-          events: str = typer.Option(None, help=EVENTS_HELP),
+          db: Db = None, lake_data: LakeData = None,
+          model: Model = None,
+          events: Events = None,
           collar: float = typer.Option(0.5, help="Event-based onset collar in seconds."),
           format: str = typer.Option("table", "--format", "-f", help="table | json")) -> None:
     """Score laughtrack against labelled media: per label P/R/F1 (segment 1 s, event onset), onset/offset
     and per-minute error. Analyses what is not analysed yet."""
-    from laughtrack.labels import read
     from laughtrack_cli import labelled
     if format not in ("table", "json"):
         _fail(f"--format {format!r}: use table or json", code=2)
     config = _config(db=db, lake_data=lake_data, model=model, events=events)
     # Nothing asked of the model or the rules: score what is stored, analyse only what is not.
     stored_first = not (model or events or os.environ.get("LAUGHTRACK_MODEL") or os.environ.get("LAUGHTRACK_EVENTS"))
+    found = _labelled_flow("evaluate", labels, config, collar, needs_model=not stored_first, stored_first=stored_first)
+    if format == "json":
+        print(labelled.scores_json(found.scores))
+        return
+    output.print_wide(labelled.score_table(found.scores, f"laughtrack eval: {len(found.labels.files)} file(s), events "
+                                                         f"'{config.params.events.name}', collar {collar:g} s"))
+    if found.labels.ignored:
+        console.print("labels left out (not laughter, applause or speech): "
+                      + ", ".join(f"{k!r} × {v}" for k, v in found.labels.ignored.most_common()), highlight=False)
+
+
+def _labelled_flow(which: str, labels: list[Path], config: RunConfig, collar: float, needs_model: bool = True,
+                   **extra):
+    """Run flows/evaluate.py's `evaluate` or `tune_rules` (with progress, interruptible); one line on a fault."""
+    from laughtrack.labelled.labels import read
     try:
-        label_set = read(labels)
-        scores = labelled.evaluate(label_set, config, run_analysis, collar, stored_first)
+        read(labels)                # a bad label file: one line, before any server or model starts
     except LaughtrackError as exc:
         _fail(str(exc))
-    if format == "json":
-        print(labelled.scores_json(scores))
-        return
-    output.print_wide(labelled.score_table(scores, f"laughtrack eval: {len(label_set.files)} file(s), events "
-                                                   f"'{config.params.events.name}', collar {collar:g} s"))
-    if label_set.ignored:
-        console.print("labels left out (not laughter, applause or speech): "
-                      + ", ".join(f"{k!r} × {v}" for k, v in label_set.ignored.most_common()), highlight=False)
+    if needs_model:
+        try:
+            config.engine()
+        except (SenseVoiceError, ValueError) as exc:
+            _fail(str(exc))
+    _prefect_env()
+    from flows import evaluate
+    with output.progress_bars() as bar:
+        try:
+            return lifecycle.in_thread(getattr(evaluate, which), label_files=[str(p) for p in labels], config=config,
+                                       collar_s=collar, **extra)
+        except lifecycle.Interrupted as sig:
+            bar.stop()
+            lifecycle.exit_now(sig.exit_code, f"interrupted ({sig.name}): {bar.tally()}")
+        except (LaughtrackError, SenseVoiceError) as exc:
+            bar.stop()
+            _fail(str(exc))
 
 
 @app.command()
 def tune(labels: list[Path] = typer.Argument(..., help="Labelled media, as for `laughtrack eval`."),
          save: str = typer.Option(..., "--save", help="Name to save the tuned event rules under (--events NAME)."),
-         db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
-         model: str = typer.Option(None, help=MODEL_HELP),
+         db: Db = None, lake_data: LakeData = None,
+         model: Model = None,
          events: str = typer.Option(None, help="Event rules to start from [env LAUGHTRACK_EVENTS, else default]."),
          collar: float = typer.Option(0.5, help="Event-based onset collar in seconds.")) -> None:
     """Choose per-label event rules (on/off, minimum duration, gap merge) that maximise event F1 on
     labelled media; print before/after and save them as a named set."""
     from laughtrack.events import EventOptions
-    from laughtrack.labels import read
     from laughtrack_cli import labelled
     try:
         EventOptions(name=save).validate()
@@ -385,12 +425,7 @@ def tune(labels: list[Path] = typer.Argument(..., help="Labelled media, as for `
     if save == "default":
         _fail("--save default: the built-in set keeps its name; choose another", code=2)
     config = _config(db=db, lake_data=lake_data, model=model, events=events)
-    try:
-        label_set = read(labels)
-        tuned = labelled.tune_events(label_set, config, run_analysis, save, collar)
-        labelled.save(config, tuned, label_set.source)
-    except LaughtrackError as exc:
-        _fail(str(exc))
+    tuned = _labelled_flow("tune_rules", labels, config, collar, name=save)
     labelled.print_tuned(tuned, config.params.events.name)
     console.print(f"saved as '{save}' in {config.store}: use it with --events {save} "
                   f"(or LAUGHTRACK_EVENTS={save} for deployments)", highlight=False, soft_wrap=True)
@@ -402,27 +437,21 @@ def export(video: str = typer.Option(..., "--video", help="Video id, a unique pr
            format: str = typer.Option("vtt", "--format", "-f", help="vtt | srt | audacity | csv"),
            labels: str = typer.Option("Laughter,Applause", help="Event labels to export, comma-separated."),
            out: Path = typer.Option(None, help="File to write [stdout]."),
-           db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP)) -> None:
+           db: Db = None, lake_data: LakeData = None) -> None:
     """A video's laughter and applause moments as captions, chapters or labels for an editor."""
-    from laughtrack import export as export_mod
+    from laughtrack.labelled import export as export_mod
     from laughtrack.store import open_store
     if format not in export_mod.FORMATS:
         _fail(f"--format {format!r}: use one of {', '.join(export_mod.FORMATS)}", code=2)
+    try:
+        wanted = export_mod.wanted_labels(labels)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
     store = open_store(_config(db=db, lake_data=lake_data).store)
     try:
-        video = _video_id(store, video)
-        target = [t for t in store.report_targets([video]) if t["stream_index"] == stream]
+        events = export_mod.moments(store, store.target(export_mod.find_video(store, video), stream), wanted)
     except LaughtrackError as exc:
         _fail(str(exc))
-    if not target:
-        _fail(f"video {video} has no analysed stream {stream}")
-    from laughtrack.labels import canonical
-    names = [x.strip() for x in labels.split(",") if x.strip()]
-    unknown = [n for n in names if canonical(n) is None]
-    if unknown or not names:
-        _fail(f"--labels {labels!r}: use Laughter, Applause and/or Speech", code=2)
-    wanted = {canonical(n) for n in names}
-    events = [e for e in store.events(target[0]["analysis_id"]) if e["label"] in wanted]
     text = export_mod.render(events, format)
     if out:
         out.write_text(text, encoding="utf-8")
@@ -431,31 +460,13 @@ def export(video: str = typer.Option(..., "--video", help="Video id, a unique pr
         typer.echo(text, nl=False)
 
 
-def _video_id(store, ref: str) -> str:
-    """The video an id, an id prefix or a path names (a file is known by its content, wherever it is
-    now); LaughtrackError when none or several match."""
-    from laughtrack import media
-    from laughtrack.config import video_id
-    path = Path(ref).expanduser()
-    if path.is_file():
-        return video_id(media.content_sha256(path))
-    found = store.find_videos(os.path.abspath(path) if os.sep in ref or path.suffix else ref)
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise LaughtrackError(f"--video {ref!r}: no analysed video has that id (or id prefix) or path; see "
-                              "`laughtrack query \"SELECT video_id, path FROM engagement\"`")
-    raise LaughtrackError(f"--video {ref!r} matches {'10 or more' if len(found) == 10 else len(found)} videos "
-                          f"({', '.join(found[:3])}, …): give more of the id")
-
-
-db_app = typer.Typer(no_args_is_help=True, help="Create, migrate and maintain the results database.")
+db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, migrate and maintain the results database.")
 app.add_typer(db_app, name="db")
 
 
 @db_app.command("migrate")
-def db_migrate(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
-               cache: Path = typer.Option(None, help="Cache dir (DuckDB extensions) [env LAUGHTRACK_CACHE].")) -> None:
+def db_migrate(db: Db = None, lake_data: LakeData = None,
+               cache: Cache = None) -> None:
     """Create the results database (a DuckLake's catalog and data folder) or bring its schema up to date."""
     from laughtrack.store import open_store, schema
     config = _config(db=db, lake_data=lake_data, cache_dir=cache)
@@ -468,7 +479,7 @@ def db_migrate(db: str = typer.Option(None, help=DB_HELP), lake_data: str = type
 
 
 @db_app.command("maintain")
-def db_maintain(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typer.Option(None, help=LAKE_HELP),
+def db_maintain(db: Db = None, lake_data: LakeData = None,
                 orphan_age_s: float = typer.Option(3600.0, help="Delete unreferenced files older than this; longer "
                                                                  "than any write transaction."),
                 snapshot_age_s: float = typer.Option(7 * 86400.0, help="Expire snapshots older than this.")) -> None:
@@ -483,12 +494,12 @@ def db_maintain(db: str = typer.Option(None, help=DB_HELP), lake_data: str = typ
                   soft_wrap=True)
 
 
-cache_app = typer.Typer(no_args_is_help=True, help="The cache of extracted audio and the page's uploads.")
+cache_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The cache of extracted audio and the page's uploads.")
 app.add_typer(cache_app, name="cache")
 
 
 @cache_app.command("prune")
-def cache_prune(cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK_CACHE, else ~/.cache/laughtrack]."),
+def cache_prune(cache: Cache = None,
                 older_than: str = typer.Option(None, help="Remove what was not used for this long: 12h, 7d, 2w …"),
                 max_size: str = typer.Option(None, help="Then remove the least recently used until this much "
                                                         "is left: 500MB, 20GB …"),
@@ -510,7 +521,7 @@ def cache_prune(cache: Path = typer.Option(None, help="Cache dir [env LAUGHTRACK
                   f"{freed / 1e6:.1f} MB; {kept / 1e6:.1f} MB kept", highlight=False, soft_wrap=True)
 
 
-server_app = typer.Typer(no_args_is_help=True, help="A local Prefect server that every laughtrack command reuses.")
+server_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="A local Prefect server that every laughtrack command reuses.")
 app.add_typer(server_app, name="server")
 
 
@@ -558,6 +569,7 @@ def main() -> None:
     """The `laughtrack` command: Ctrl-C or SIGTERM anywhere ends it within seconds, with 130/143 and
     one line, and stops the temporary Prefect server it started (lifecycle.py)."""
     lifecycle.catch_signals()
+    faults.arm(*(os.environ.get(name) for name in faults.FAULT_VARS))     # crash tests only (laughtrack/faults.py)
     try:
         app()
     except lifecycle.Interrupted as sig:

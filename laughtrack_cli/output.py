@@ -16,6 +16,8 @@ from rich.table import Table
 
 from laughtrack import progress
 from laughtrack.records import PIPELINE, Stage
+from laughtrack.store.records import Engagement, MinuteDensity
+from laughtrack.synthetic.synth import TruthMinute
 
 console = Console()
 err = Console(stderr=True)
@@ -66,18 +68,15 @@ def progress_bars() -> Iterator[Bars]:
                TextColumn("{task.fields[stage]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         bars = Bars(bar)
-        progress.set_sink(bars.on_stage)
-        try:
+        with progress.following(bars.on_stage):
             yield bars
-        finally:
-            progress.set_sink(None)
 
 
 def _short(path: str, width: int = 40) -> str:
     return path if len(path) <= width else "…" + path[-(width - 1):]
 
 
-def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> None:
+def batch_summary(db: str, result, stats: dict[str, Engagement], wall_s: float) -> None:
     """The analyze table (one row per stream) and the one-line totals."""
     table = Table(title=f"laughtrack analyze → {db}")
     table.add_column("file", overflow="fold", ratio=1)
@@ -92,7 +91,7 @@ def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> Non
         status = f"[red]failed ({f.stage})[/red]" if f.recorded else f"[yellow]not analysed ({f.stage})[/yellow]"
         table.add_row(f.path, "-" if f.stream_index is None else str(f.stream_index), status, *("-",) * 5)
     console.print(table)
-    audio_s = sum(stats[a.analysis_id]["duration_s"] for a in result.analysed if a.analysis_id in stats)
+    audio_s = sum(stats[a.analysis_id].duration_s or 0 for a in result.analysed if a.analysis_id in stats)
     console.print(f"{len(result.analysed)} analysed, {len(result.skipped)} already analysed, "
                   f"{len(result.failures)} failed; {audio_s / 60:.1f} min of new audio in {wall_s:.1f} s"
                   + (f" ({audio_s / wall_s:.0f}x realtime, Prefect start-up included)" if audio_s else ""),
@@ -116,11 +115,11 @@ def batch_summary(db: str, result, stats: dict[str, dict], wall_s: float) -> Non
         error(problem)
 
 
-def _stat_cells(s: dict | None) -> tuple[str, ...]:
+def _stat_cells(s: Engagement | None) -> tuple[str, ...]:
     if not s:
         return ("-",) * 5
-    return (f"{s['duration_s'] / 60:.1f}", f"{s['laughter_s']:.1f}", f"{s['applause_s']:.1f}", str(s["laughs"]),
-            f"{s['engagement_score']:.1f}")
+    return (f"{(s.duration_s or 0) / 60:.1f}", f"{s.laughter_s:.1f}", f"{s.applause_s:.1f}", str(s.laughs),
+            f"{s.engagement_score or 0:.1f}")
 
 
 def rows(names: list[str], data: list[tuple], format: str) -> None:
@@ -142,14 +141,13 @@ def rows(names: list[str], data: list[tuple], format: str) -> None:
         console.print(table)
 
 
-def minutes_vs_truth(truth: list[dict], got: list[dict], title: str) -> None:
+def minutes_vs_truth(truth: list[TruthMinute], got: list[MinuteDensity], title: str) -> None:
     """The demo's per-minute table: laughtrack / truth."""
     table = Table(title=f"{title}: per minute, laughtrack / truth")
     for col in ("minute", "laughter s", "applause s", "laughs", "applause", "speech s"):
         table.add_column(col, justify="right")
     for t, g in zip(truth, got):
-        table.add_row(str(t["minute"]), f"{g['laughter_s']:.2f} / {t['laughter_s']:.2f}",
-                      f"{g['applause_s']:.2f} / {t['applause_s']:.2f}",
-                      f"{g['laughter_count']} / {t['laughter_count']}", f"{g['applause_count']} / {t['applause_count']}",
-                      f"{g['speech_s']:.1f} / {t['speech_s']:.1f}")
+        table.add_row(str(t.minute), f"{g.laughter_s:.2f} / {t.laughter_s:.2f}", f"{g.applause_s:.2f} / {t.applause_s:.2f}",
+                      f"{g.laughter_count} / {t.laughter_count}", f"{g.applause_count} / {t.applause_count}",
+                      f"{g.speech_s:.1f} / {t.speech_s:.1f}")
     console.print(table)

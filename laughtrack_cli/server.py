@@ -68,8 +68,8 @@ def healthy(api: str, timeout: float = 0.5) -> bool:
 
 def choose(env: Mapping[str, str]) -> tuple[str | None, str]:
     """(the API URL this command should use, or None for a temporary server; one line saying which)."""
-    if env.get("PREFECT_API_URL"):
-        return env["PREFECT_API_URL"], f"Prefect server: {env['PREFECT_API_URL']} (PREFECT_API_URL)"
+    if api := env.get("PREFECT_API_URL"):
+        return api, f"Prefect server: {api} (PREFECT_API_URL)"
     local = Local.from_env(env)
     if healthy(local.api):
         return local.api, f"Prefect server: {local.ui} (running; the runs show in its UI)"

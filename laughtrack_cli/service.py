@@ -62,7 +62,7 @@ def deployment_specs(path: Path = PREFECT_YAML) -> list[dict]:
     if not path.is_file():
         raise LaughtrackError(f"'{path}' is missing; `laughtrack serve` serves the deployments it declares "
                               "(run it from a checkout installed with `pip install -e .`)")
-    return yaml.safe_load(path.read_text())["deployments"]
+    return yaml.safe_load(path.read_text()).get("deployments", [])
 
 
 def serve_deployments(config: RunConfig, crons: dict[str, str | None]) -> None:
@@ -72,7 +72,7 @@ def serve_deployments(config: RunConfig, crons: dict[str, str | None]) -> None:
     if not PREFECT_API_URL.value():
         raise LaughtrackError("`laughtrack serve` needs a Prefect server: run `prefect server start` and set "
                               "PREFECT_API_URL")
-    deployments = [to_deployment(spec, config, crons.get(spec["name"])) for spec in deployment_specs()]
+    deployments = [to_deployment(spec, config, crons.get(spec.get("name"))) for spec in deployment_specs()]
     # In a worker thread: the runner then leaves SIGTERM to laughtrack (it would exit 0 after waiting),
     # which stops the flow runs it started and exits 130/143 within seconds.
     lifecycle.on_exit(lifecycle.stop_children)
@@ -83,10 +83,10 @@ def to_deployment(spec: dict, config: RunConfig, cron: str | None = None):
     """One prefect.yaml deployment as a runner deployment of its flow, parameterised with `config`."""
     from prefect.events import DeploymentEventTrigger
     from prefect.flows import load_flow_from_entrypoint
-    flow = load_flow_from_entrypoint(str(PREFECT_YAML.parent / spec["entrypoint"]))
-    crons = [cron] if cron else [s["cron"] for s in spec.get("schedules", [])]
+    flow = load_flow_from_entrypoint(str(PREFECT_YAML.parent / spec.get("entrypoint")))
+    crons = [cron] if cron else [s.get("cron") for s in spec.get("schedules", [])]
     triggers = [DeploymentEventTrigger(**{k: t[k] for k in ("expect", "match", "parameters", "enabled") if k in t})
                 for t in spec.get("triggers", [])]
-    return flow.to_deployment(name=spec["name"], description=spec.get("description"), cron=crons or None,
+    return flow.to_deployment(name=spec.get("name"), description=spec.get("description"), cron=crons or None,
                               triggers=triggers or None, concurrency_limit=spec.get("concurrency_limit"),
                               parameters={**(spec.get("parameters") or {}), "config": asdict(config)})

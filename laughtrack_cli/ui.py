@@ -29,16 +29,19 @@ from sensevoice_core.model import silence_pydub
 silence_pydub()         # gradio imports pydub, which warns about a PATH ffmpeg it is never asked to use
 import gradio as gr  # noqa: E402
 
-from laughtrack import media, pages, progress
+from laughtrack import media, progress
 from laughtrack.config import RunConfig
 from laughtrack.errors import LaughtrackError, MediaError, disk_fault
 from laughtrack.records import Stage
 from laughtrack.store import open_store
 from laughtrack.store.child import query_in_child
+from laughtrack.store.records import Moment
+from reports import pages
 from reports.html import clock
+from reports.site import page_path
+from sensevoice_core.options import LANGUAGE_NAMES
 
-LANGUAGES = [("auto-detect", "auto"), ("Chinese", "zh"), ("English", "en"), ("Cantonese", "yue"),
-             ("Japanese", "ja"), ("Korean", "ko")]
+LANGUAGE_CHOICES = [(name, code) for code, name in LANGUAGE_NAMES.items()]     # the dropdown: (shown, value)
 STEPS = {Stage.PROBE: (0.05, "extract"), Stage.EXTRACT: (0.15, "extract"), Stage.SCAN: (0.35, "scan"),
          Stage.TRANSCRIBE: (0.75, "transcribe"), Stage.STORE: (0.9, "store")}
 MAX_ROWS = 10_000          # rows a query shows on the page
@@ -62,11 +65,11 @@ class App:
         two threads starting Prefect's temporary server at once trip over each other)."""
         from prefect import get_client
 
-        from tasks.model import get_model
+        from flows.analyze import warm_up
         try:
             with get_client(sync_client=True) as client:
                 client.hello()
-            get_model(self.config.engine())
+            warm_up(self.config)
         except Exception as exc:  # noqa: BLE001 — shown on the page at the first analysis
             self.problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         finally:
@@ -80,35 +83,6 @@ class App:
     @property
     def store(self):
         return open_store(self.config.store)
-
-
-class _Progress:
-    """Routes the flow's stage reports (laughtrack.progress) to the page that started the run."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._pages: dict[str, object] = {}
-        progress.set_sink(self._report)
-
-    def _report(self, path: str, stage: Stage) -> None:
-        with self._lock:
-            bar = self._pages.get(path)
-        if bar is not None and stage in STEPS:
-            fraction, label = STEPS[stage]
-            bar(fraction, desc=label)
-
-    def follow(self, path: str, bar):
-        outer = self
-
-        class _Follow:
-            def __enter__(self):
-                with outer._lock:
-                    outer._pages[path] = bar
-
-            def __exit__(self, *exc):
-                with outer._lock:
-                    outer._pages.pop(path, None)
-        return _Follow()
 
 
 REFUSED = "the page analyses only files uploaded or recorded through it"
@@ -170,7 +144,7 @@ def keep(folder: Path, path: Path) -> Path:
     return kept
 
 
-def analyse(app: App, follow: _Progress, upload, language: str, recording=None, bar=gr.Progress()):
+def analyse(app: App, upload, language: str, recording=None, bar=gr.Progress()):
     """Analyse one file (or answer at once if it is known): (rich transcript, per-minute table, page)."""
     from flows.analyze import analyze_video
     path, name = accept(app, upload, recording)
@@ -178,13 +152,19 @@ def analyse(app: App, follow: _Progress, upload, language: str, recording=None, 
     app.wait_until_warm()
     bar(0.02, desc="extract")
     config = replace(app.config, params=replace(app.config.params, language=language or "auto"))
-    with follow.follow(str(path), bar):
+    with progress.following(lambda _, stage: _step(bar, stage)):      # this request's run only
         result = analyze_video(path=str(path), config=config)
     if result.failures:
         raise gr.Error(result.failures[0].message.replace(str(path), name))
     done = (result.analysed + result.skipped)[0]
     page = pages.video_page(app.store, done.analysis_id)
     return page.rich_text, table(page), page
+
+
+def _step(bar, stage: Stage) -> None:
+    if stage in STEPS:
+        fraction, label = STEPS[stage]
+        bar(fraction, desc=label)
 
 
 def table(page: pages.VideoPage):
@@ -196,8 +176,8 @@ def show(app: App, page: pages.VideoPage | None, plain: bool):
     """Everything the page shows of `page` beside the transcript and the table."""
     if page is None:
         return (gr.update(),) * 6
-    kept = kept_copy(app.uploads / page.video_id)
-    report = Path(app.config.reports) / "videos" / f"{page.video_id}-a{page.stream_index}" / "report.html"
+    kept = kept_copy(app.uploads / page.target.video_id)
+    report = page_path(app.config.reports, page.target)
     link = (f'<a href="/gradio_api/file={report}" target="_blank" rel="noopener">Open the full report</a>'
             if report.exists() else "")
     return (page.plain_text if plain else page.rich_text, _image(page.timeline_png), _image(page.minutes_png),
@@ -213,13 +193,13 @@ def _image(png: bytes):
 def leaderboard(app: App):
     import pandas as pd
     store = app.store
-    rows = store.collection_report_data()["leaderboard"] if store.exists() else []
-    frame = pd.DataFrame([{"video": Path(str(r["path"])).name, "stream": r["stream_index"],
-                           "minutes": round((r["duration_s"] or 0) / 60, 1),
-                           "laughs/min": round(r["laughs_per_min"] or 0, 2),
-                           "applause/min": round(r["applause_per_min"] or 0, 2),
-                           "score": round(r["engagement_score"] or 0, 1)} for r in rows])
-    choices = [(f"{Path(str(r['path'])).name} · stream {r['stream_index']}", f"{r['video_id']}:{r['stream_index']}")
+    rows = store.collection_report().leaderboard if store.exists() else []
+    frame = pd.DataFrame([{"video": Path(str(r.path)).name, "stream": r.stream_index,
+                           "minutes": round((r.duration_s or 0) / 60, 1),
+                           "laughs/min": round(r.laughs_per_min or 0, 2),
+                           "applause/min": round(r.applause_per_min or 0, 2),
+                           "score": round(r.engagement_score or 0, 1)} for r in rows])
+    choices = [(f"{Path(str(r.path)).name} · stream {r.stream_index}", f"{r.video_id}:{r.stream_index}")
                for r in rows]
     return frame, gr.update(choices=choices, value=None)
 
@@ -229,8 +209,7 @@ def pick(app: App, choice: str | None):
     if not choice:
         raise gr.Error("Pick a video first.")
     video_id, stream = choice.split(":")
-    target = next(t for t in app.store.report_targets([video_id]) if str(t["stream_index"]) == stream)
-    page = pages.video_page(app.store, target["analysis_id"])
+    page = pages.video_page(app.store, app.store.target(video_id, int(stream)).analysis_id)
     return page.rich_text, table(page), page, gr.Tabs(selected="analyse")
 
 
@@ -280,13 +259,12 @@ class View:
 
 def build(app: App) -> gr.Blocks:
     """The page: three tabs over one results database."""
-    follow = _Progress()
     with gr.Blocks(title="laughtrack", analytics_enabled=False) as blocks:
         gr.Markdown("# laughtrack\nWhere the audience laughed and applauded, minute by minute.")
         current = gr.State(None)
         with gr.Tabs(selected="analyse") as tabs:
             with gr.Tab("Analyse", id="analyse", elem_id="tab-analyse"):
-                view = _analyse_tab(app, follow, current)
+                view = _analyse_tab(app, current)
             with gr.Tab("Library", id="library", elem_id="tab-library") as library:
                 _library_tab(app, current, tabs, view, library)
             with gr.Tab("Query", id="query", elem_id="tab-query"):
@@ -294,13 +272,13 @@ def build(app: App) -> gr.Blocks:
     return blocks
 
 
-def _analyse_tab(app: App, follow: _Progress, current: gr.State) -> View:
+def _analyse_tab(app: App, current: gr.State) -> View:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             upload = gr.File(label="Video or audio file", type="filepath", elem_id="media")
             recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="…or record",
                                  elem_id="recording")
-            language = gr.Dropdown(LANGUAGES, value="auto", label="Language", elem_id="language")
+            language = gr.Dropdown(LANGUAGE_CHOICES, value="auto", label="Language", elem_id="language")
             go = gr.Button("Analyse", variant="primary", elem_id="analyse")
         with gr.Column(scale=2):
             title = gr.Markdown(elem_id="title")
@@ -313,7 +291,7 @@ def _analyse_tab(app: App, follow: _Progress, current: gr.State) -> View:
                 chart=gr.Image(interactive=False, show_label=False, elem_id="chart"),
                 minutes=gr.Dataframe(label="Per minute", interactive=False, elem_id="minutes"), moments=gr.State([]))
     _moment_buttons(box, view)
-    run = go.click(partial(analyse, app, follow), [upload, language, recording], [transcript, view.minutes, current],
+    run = go.click(partial(analyse, app), [upload, language, recording], [transcript, view.minutes, current],
                    api_name="analyze")
     run.success(partial(show, app), [current, plain], view.page_outputs(), api_visibility="private")
     plain.change(lambda page, on: (page.plain_text if on else page.rich_text) if page else "", [current, plain],
@@ -325,7 +303,7 @@ def _moment_buttons(box: gr.Column, view: View) -> None:
     """One button per top moment: it plays the video from a second before the moment."""
     with box:
         @gr.render(inputs=view.moments)
-        def buttons(moments: list[pages.Moment]):
+        def buttons(moments: list[Moment]):
             if moments:
                 gr.Markdown("**Top moments** (play from a second before)")
             for m in moments:

@@ -1,4 +1,5 @@
-"""Charts as PNG bytes (matplotlib, Agg): rows in, pictures out. The caller decides where they go."""
+"""Charts as PNG bytes (matplotlib, Agg): the store's records in, pictures out. The caller decides
+where they go."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import io
 from collections import defaultdict
 
 import matplotlib
+
+from laughtrack.store.records import (
+    EmotionMinute, Engagement, LanguageMinute, MinuteDensity, MinuteSeconds, StoredEvent, Timeline,
+)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -38,30 +43,30 @@ def _minute_ticks(ax: plt.Axes, minutes: int) -> None:
     ax.set_xlabel("minute of the video")
 
 
-def minute_bars(minutes: list[dict]) -> bytes:
+def minute_bars(minutes: list[MinuteDensity]) -> bytes:
     """Laughter and applause seconds per minute, side by side."""
     fig, ax = _figure("Laughter and applause per minute")
-    xs = [m["minute"] for m in minutes]
-    ax.bar([x - 0.2 for x in xs], [m["laughter_s"] for m in minutes], width=0.4, color=LAUGH, label="laughter")
-    ax.bar([x + 0.2 for x in xs], [m["applause_s"] for m in minutes], width=0.4, color=CLAP, label="applause")
+    xs = [m.minute for m in minutes]
+    ax.bar([x - 0.2 for x in xs], [m.laughter_s for m in minutes], width=0.4, color=LAUGH, label="laughter")
+    ax.bar([x + 0.2 for x in xs], [m.applause_s for m in minutes], width=0.4, color=CLAP, label="applause")
     ax.set_ylabel("seconds in the minute")
-    ax.set_ylim(0, max([5.0] + [max(m["laughter_s"], m["applause_s"]) * 1.15 for m in minutes]))
+    ax.set_ylim(0, max([5.0] + [max(m.laughter_s, m.applause_s) * 1.15 for m in minutes]))
     _minute_ticks(ax, len(minutes))
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncols=2)
     return _png(fig)
 
 
-def probability_timeline(windows: list[dict], events: list[dict], duration_s: float) -> bytes:
+def probability_timeline(windows: Timeline, events: list[StoredEvent], duration_s: float) -> bytes:
     """P(laughter), P(applause), P(speech) across the whole video, detected events shaded."""
     fig, ax = _figure("Event probability across the video")
     unit, name = (60.0, "minutes") if duration_s >= 120 else (1.0, "seconds")
-    t = [(w["start_s"] + w["end_s"]) / 2 / unit for w in windows]
-    ax.plot(t, [w["p_speech"] for w in windows], color=SPEECH, lw=0.8, label="speech")
-    ax.plot(t, [w["p_applause"] for w in windows], color=CLAP, lw=1.0, label="applause")
-    ax.plot(t, [w["p_laughter"] for w in windows], color=LAUGH, lw=1.0, label="laughter")
+    t = (windows.start_s + windows.end_s) / 2 / unit
+    ax.plot(t, windows.p_speech, color=SPEECH, lw=0.8, label="speech")
+    ax.plot(t, windows.p_applause, color=CLAP, lw=1.0, label="applause")
+    ax.plot(t, windows.p_laughter, color=LAUGH, lw=1.0, label="laughter")
     for e in events:
-        if e["label"] in ("Laughter", "Applause"):
-            ax.axvspan(e["start_s"] / unit, e["end_s"] / unit, color=LAUGH if e["label"] == "Laughter" else CLAP,
+        if e.label in ("Laughter", "Applause"):
+            ax.axvspan(e.start_s / unit, e.end_s / unit, color=LAUGH if e.label == "Laughter" else CLAP,
                        alpha=0.15, lw=0)
     ax.set_xlim(0, max(duration_s / unit, 1 / unit))
     ax.set_ylim(0, 1.02)
@@ -71,13 +76,13 @@ def probability_timeline(windows: list[dict], events: list[dict], duration_s: fl
     return _png(fig)
 
 
-def emotion_mix(rows: list[dict]) -> bytes:
+def emotion_mix(rows: list[EmotionMinute]) -> bytes:
     """Mean emotion probabilities per minute, stacked to 1."""
     fig, ax = _figure("Emotion mix per minute")
-    xs = [r["minute"] for r in rows]
+    xs = [r.minute for r in rows]
     bottom = [0.0] * len(rows)
     for name, color in EMOTION_COLORS.items():
-        values = [r[name] or 0.0 for r in rows]
+        values = [getattr(r, name) or 0.0 for r in rows]
         ax.bar(xs, values, bottom=bottom, color=color, width=0.8, label=name)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylim(0, 1.0)
@@ -87,13 +92,13 @@ def emotion_mix(rows: list[dict]) -> bytes:
     return _png(fig)
 
 
-def language_profile(rows: list[dict], minutes: int) -> bytes:
+def language_profile(rows: list[LanguageMinute], minutes: int) -> bytes:
     """Share of speech windows per language, per minute."""
     fig, ax = _figure("Spoken language per minute")
     per_minute: dict[int, dict[str, int]] = defaultdict(dict)
     for r in rows:
-        per_minute[r["minute"]][r["language"]] = r["windows"]
-    languages = sorted({r["language"] for r in rows})
+        per_minute[r.minute][r.language] = r.windows
+    languages = sorted({r.language for r in rows})
     xs = list(range(minutes))
     bottom = [0.0] * minutes
     cmap = plt.get_cmap("tab10")
@@ -111,12 +116,12 @@ def language_profile(rows: list[dict], minutes: int) -> bytes:
     return _png(fig)
 
 
-def density_distribution(minutes: list[dict]) -> bytes:
+def density_distribution(minutes: list[MinuteSeconds]) -> bytes:
     """How many minutes of the collection had how many seconds of laughter / applause."""
     fig, ax = _figure("Per-minute density across the collection")
     bins = list(range(0, 62, 2))
-    ax.hist([m["laughter_s"] for m in minutes], bins=bins, color=LAUGH, alpha=0.7, label="laughter")
-    ax.hist([m["applause_s"] for m in minutes], bins=bins, color=CLAP, alpha=0.7, label="applause")
+    ax.hist([m.laughter_s for m in minutes], bins=bins, color=LAUGH, alpha=0.7, label="laughter")
+    ax.hist([m.applause_s for m in minutes], bins=bins, color=CLAP, alpha=0.7, label="applause")
     ax.set_xlabel("seconds per minute")
     ax.set_ylabel("minutes")
     ax.set_xlim(0, 60)
@@ -124,7 +129,7 @@ def density_distribution(minutes: list[dict]) -> bytes:
     return _png(fig)
 
 
-def leaderboard(rows: list[dict], top: int = 20) -> bytes:
+def leaderboard(rows: list[Engagement], top: int = 20) -> bytes:
     """Engagement score of the top videos, best first."""
     rows = rows[:top]
     fig, ax = plt.subplots(figsize=(WIDTH_IN, max(2.0, 0.3 * len(rows) + 1)), layout="constrained")
@@ -132,12 +137,12 @@ def leaderboard(rows: list[dict], top: int = 20) -> bytes:
                  fontweight="bold")
     ax.spines[["top", "right"]].set_visible(False)
     labels = [_label(r) for r in rows][::-1]
-    ax.barh(labels, [r["engagement_score"] or 0.0 for r in rows][::-1], color=LAUGH)
+    ax.barh(labels, [r.engagement_score or 0.0 for r in rows][::-1], color=LAUGH)
     ax.set_xlabel("engagement score")
     return _png(fig)
 
 
-def _label(row: dict, width: int = 40) -> str:
-    name = str(row["path"]).rsplit("/", 1)[-1]
+def _label(row: Engagement, width: int = 40) -> str:
+    name = str(row.path).rsplit("/", 1)[-1]
     name = name if len(name) <= width else name[: width - 1] + "…"
-    return f"{name} [{row['stream_index']}]"
+    return f"{name} [{row.stream_index}]"

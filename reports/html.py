@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from laughtrack.store.records import CollectionReport, LanguageShare, Summary, VideoReport
 from reports import charts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -39,65 +40,67 @@ def clock(seconds: float) -> str:
     return f"{int(m)}:{s:04.1f}"
 
 
-def summary_cards(summary: dict, language: list[dict]) -> list[tuple[str, str]]:
+def summary_cards(summary: Summary, languages: list[LanguageShare]) -> list[tuple[str, str]]:
     """The card row of a video report, in order: (label, formatted value)."""
-    params = json.loads(summary["params_json"])
+    params = json.loads(summary.params_json)
     return [
-        ("laughs / min", num(summary["laughs_per_min"])),
-        ("applause / min", num(summary["applause_per_min"])),
-        ("laughter s", num(summary["laughter_s"])),
-        ("applause s", num(summary["applause_s"])),
-        ("engagement score", num(summary["engagement_score"])),
-        ("coverage", num(summary["coverage"])),
-        ("language", language[0]["language"] if language else "—"),
-        ("model", str(summary["model_id"])),
-        ("windows", f"{params['window_s']:g} s / {params['hop_s']:g} s hop"),
+        ("laughs / min", num(summary.laughs_per_min)),
+        ("applause / min", num(summary.applause_per_min)),
+        ("laughter s", num(summary.laughter_s)),
+        ("applause s", num(summary.applause_s)),
+        ("engagement score", num(summary.engagement_score)),
+        ("coverage", num(summary.coverage)),
+        ("language", languages[0].language if languages else "—"),
+        ("model", str(summary.model_id)),
+        ("windows", f"{params.get('window_s', 0):g} s / {params.get('hop_s', 0):g} s hop"),
     ]
 
 
-def video_report(data: dict[str, list[dict]], back: str | None = None) -> Report:
-    """The per-video page from `store.video_report_data`."""
-    s = data["summary"][0]
-    duration = s["duration_s"] or 0.0
-    minutes = data["minutes"]
+REPORT_MINUTE_FIELDS = ("minute", "laughter_s", "applause_s", "laughter_count", "applause_count", "speech_s", "covered_s")
+
+
+def video_report(data: VideoReport, back: str | None = None) -> Report:
+    """The per-video page from `store.video_report`."""
+    s = data.summary
+    duration = s.duration_s or 0.0
     images = {
-        "minutes.png": charts.minute_bars(minutes),
-        "timeline.png": charts.probability_timeline(data["timeline"], data["events"], duration),
-        "emotions.png": charts.emotion_mix(data["emotions"]),
-        "languages.png": charts.language_profile(data["languages"], len(minutes)),
+        "minutes.png": charts.minute_bars(data.minutes),
+        "timeline.png": charts.probability_timeline(data.timeline, data.events, duration),
+        "emotions.png": charts.emotion_mix(data.emotions),
+        "languages.png": charts.language_profile(data.languages_per_minute, len(data.minutes)),
     }
     alts = {"timeline.png": "Event probability across the video",
             "minutes.png": "Laughter and applause seconds per minute",
             "emotions.png": "Emotion mix per minute", "languages.png": "Spoken language per minute"}
     html = _env.get_template("video.html").render(
-        css=_css(), back=back, title=Path(str(s["path"])).name,
-        s=dict(s, duration_min=num(duration / 60, 1), model_sha256=str(s["model_sha256"])[:16]),
-        cards=summary_cards(s, data["language"]), images=list(alts.items()), inline=_inline(images),
-        moments=[{"rank": m["rank"], "label": m["label"], "start": clock(m["start_s"]), "end": clock(m["end_s"]),
-                  "seconds": num(m["seconds"]), "peak_p": num(m["peak_p"]), "said_before": m["said_before"]}
-                 for m in data["moments"]],
-        minutes=[{k: num(v) for k, v in m.items()} for m in minutes])
+        css=_css(), back=back, title=Path(str(s.path)).name, s=s, duration_min=num(duration / 60, 1),
+        model_short=str(s.model_sha256)[:16], cards=summary_cards(s, data.languages), images=list(alts.items()),
+        inline=_inline(images),
+        moments=[{"rank": m.rank, "label": m.label, "start": clock(m.start_s), "end": clock(m.end_s),
+                  "seconds": num(m.seconds), "peak_p": num(m.peak_p), "said_before": m.said_before}
+                 for m in data.moments],
+        minutes=[{k: num(getattr(m, k)) for k in REPORT_MINUTE_FIELDS} for m in data.minutes])
     return Report(html, images)
 
 
-def collection_report(data: dict[str, list[dict]], links: dict[tuple[str, int], str]) -> Report:
-    """The leaderboard page from `store.collection_report_data`; links: (video_id, stream) → href."""
-    rows = data["leaderboard"]
-    images = {"distribution.png": charts.density_distribution(data["minutes"])}
+def collection_report(data: CollectionReport, links: dict[tuple[str, int], str]) -> Report:
+    """The leaderboard page from `store.collection_report`; links: (video_id, stream) → href."""
+    rows = data.leaderboard
+    images = {"distribution.png": charts.density_distribution(data.minutes)}
     if rows:
         images["leaderboard.png"] = charts.leaderboard(rows)
     alts = {"leaderboard.png": "Engagement score of the top videos",
             "distribution.png": "Per-minute laughter and applause density across the collection"}
     html = _env.get_template("collection.html").render(
-        css=_css(), count=len(rows), total_min=num(sum(r["duration_s"] or 0 for r in rows) / 60, 1),
+        css=_css(), count=len(rows), total_min=num(sum(r.duration_s or 0 for r in rows) / 60, 1),
         built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         images=[(n, alts[n]) for n in ("leaderboard.png", "distribution.png") if n in images],
         inline=_inline(images),
-        rows=[{"href": links.get((r["video_id"], r["stream_index"])), "name": Path(str(r["path"])).name,
-               "stream_index": r["stream_index"], "minutes": num((r["duration_s"] or 0) / 60, 1),
-               "laughs_per_min": num(r["laughs_per_min"]), "applause_per_min": num(r["applause_per_min"]),
-               "laughter_s": num(r["laughter_s"]), "applause_s": num(r["applause_s"]),
-               "engagement_score": num(r["engagement_score"])} for r in rows])
+        rows=[{"href": links.get((r.video_id, r.stream_index)), "name": Path(str(r.path)).name,
+               "stream_index": r.stream_index, "minutes": num((r.duration_s or 0) / 60, 1),
+               "laughs_per_min": num(r.laughs_per_min), "applause_per_min": num(r.applause_per_min),
+               "laughter_s": num(r.laughter_s), "applause_s": num(r.applause_s),
+               "engagement_score": num(r.engagement_score)} for r in rows])
     return Report(html, images)
 
 

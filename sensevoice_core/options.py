@@ -8,6 +8,9 @@ from dataclasses import dataclass
 SAMPLE_RATE = 16_000  # Hz
 # SenseVoiceSmall.lid_dict / textnorm_dict: query-embedding rows, not vocabulary ids.
 LANGUAGE_QUERY = {"auto": 0, "zh": 3, "en": 4, "yue": 7, "ja": 11, "ko": 12, "nospeech": 13}
+# What a user may ask a transcript to be in (the CLI's --language, the page's list), with names.
+LANGUAGE_NAMES = {"auto": "auto-detect", "zh": "Chinese", "en": "English", "yue": "Cantonese", "ja": "Japanese",
+                  "ko": "Korean"}
 TEXTNORM_QUERY = {"withitn": 14, "woitn": 15}
 
 

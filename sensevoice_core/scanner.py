@@ -49,32 +49,6 @@ class ScanResult:
         return self.probs[family][:, self.names[family].index(name)]
 
 
-def iter_windows(chunks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(start_sample, samples) for every window, from a stream of chunks; memory ~ window + chunk."""
-    buf = np.zeros(0, np.float32)
-    offset = 0      # sample index of buf[0]
-    next_start = 0
-    last_end = 0
-    total = 0
-    for chunk in chunks:
-        chunk = _as_mono_float(chunk)
-        total += len(chunk)
-        buf = np.concatenate([buf, chunk])
-        while next_start + window <= total:
-            a = next_start - offset
-            yield next_start, buf[a:a + window]
-            last_end = next_start + window
-            next_start += hop
-        keep_from = min(next_start, total - window)  # no later window starts before this
-        if keep_from > offset:
-            buf, offset = buf[keep_from - offset:], keep_from
-    if total == 0:
-        return
-    if last_end < total:  # the tail: one window flush with the end (or the whole short clip)
-        start = max(0, total - window)
-        yield start, buf[start - offset:]
-
-
 def _as_mono_float(chunk) -> np.ndarray:
     arr = np.asarray(chunk)
     if arr.ndim != 1:

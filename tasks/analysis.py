@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from laughtrack import density, events as events_mod, progress
-from laughtrack.analysis import AnalysisParams
+from laughtrack.params import AnalysisParams
 from laughtrack.records import Detected, Failure, Heard, Job, Scanned, Stage, each
 from laughtrack.store import AnalysisRows, StoreConfig, open_store
 
@@ -42,7 +42,7 @@ def store_analyses(db: StoreConfig, heard: list[Heard | Failure]) -> list[bool |
             outcomes.append(item)
             continue
         done = next(written)
-        if isinstance(done, Exception):
+        if not isinstance(done, bool):          # the store's own failure of that write
             outcomes.append(Failure.of_job(item.job, Stage.STORE, done))
             continue
         progress.report(item.job.path, Stage.DONE if done else Stage.SKIPPED)   # stored: kept on an interrupt

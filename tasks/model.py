@@ -12,7 +12,7 @@ from prefect import task
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
 from laughtrack import faults, media, progress
-from laughtrack.analysis import AnalysisParams
+from laughtrack.params import AnalysisParams
 from laughtrack.config import Engine
 from laughtrack.records import Detected, Extracted, Failure, Heard, Scanned, Stage, each
 from sensevoice_core import SenseVoice, scan_many, transcribe
@@ -105,7 +105,7 @@ def transcribe_speech(detected: list[Detected | Failure], engine: Engine, params
             shared = getattr(model.runner, "batch_invariant", True)
             for group in _transcribe_groups(work, engine.transcribe_batch * 4, shared):
                 _transcribe_group(model, group, [d.item.pcm for d in ready], engine, params, out)
-    heard = iter(Heard(d, said) if not isinstance(said, Exception) else Failure.of_job(d.job, Stage.TRANSCRIBE, said)
+    heard = iter(Heard(d, said) if isinstance(said, list) else Failure.of_job(d.job, Stage.TRANSCRIBE, said)
                  for d, said in zip(ready, out))
     return [d if isinstance(d, Failure) else next(heard) for d in detected]
 
@@ -114,7 +114,7 @@ def _transcribe_group(model: SenseVoice, group: list[tuple[int, int, int]], pcm_
                       params: AnalysisParams, out: list) -> None:
     """Append each chunk's transcript to its stream's list in `out`; on an error, the streams of the
     group get the exception instead (a stream that already failed stays failed)."""
-    group = [(k, a, b) for k, a, b in group if not isinstance(out[k], Exception)]
+    group = [(k, a, b) for k, a, b in group if isinstance(out[k], list)]     # a failed stream stays failed
     try:
         pieces = [(a / 1000, media.pcm_slice(Path(pcm_paths[k]), a, b)) for k, a, b in group]
         said = transcribe(model, pieces, language=params.language, use_itn=params.use_itn,

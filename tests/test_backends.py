@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from laughtrack import demo, synth
+import timelines
+from laughtrack.synthetic import demo, synth
 from sensevoice_core import ModelUnavailableError, ScanOptions, load_model, scan, transcribe
 from sensevoice_core.model import resolve_backend
 
@@ -28,7 +29,7 @@ def talk(seconds: float, seed: int) -> np.ndarray:
 
 
 def audios():
-    out = {name: synth.render(tl)[0] for name, tl in demo.accuracy_timelines().items()}
+    out = {name: synth.render(tl)[0] for name, tl in timelines.accuracy_timelines().items()}
     out.update({f"talk{seed}": talk(90.0, seed) for seed in (1, 2)})
     return out
 
@@ -53,7 +54,7 @@ def test_int8_tags_and_probabilities_agree_with_torch(sv, sv_torch, window, hop)
 
 
 def test_int8_transcripts_match_torch(sv, sv_torch):
-    audio = synth.render(demo.accuracy_timelines()["demo"])[0]
+    audio = synth.render(timelines.accuracy_timelines()["demo"])[0]
     chunks = [(t, audio[int(t * 16_000):int((t + 12) * 16_000)]) for t in range(0, len(audio) // 16_000 - 12, 12)]
     fast, ref = transcribe(sv, chunks), transcribe(sv_torch, chunks)
     same = [(a.language, a.emotion, a.event) == (b.language, b.emotion, b.event) for a, b in zip(fast, ref)]

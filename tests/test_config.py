@@ -8,8 +8,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from laughtrack.analysis import AnalysisParams
-from laughtrack.config import ENV, ConfigKey, RunConfig
+from laughtrack.params import AnalysisParams
+from laughtrack.config import ENV, RunConfig
+from laughtrack.identity import ConfigKey
 from laughtrack.events import EventOptions
 from laughtrack_cli.main import app
 from sensevoice_core import FIXTURE_DIR, ModelIntegrityError
@@ -50,14 +51,15 @@ def test_a_named_event_set_comes_from_the_store_flag_before_environment(tmp_path
     for name, on in (("loud", 0.7), ("quiet", 0.3), ("quiet", 0.25)):     # the newest of a name wins
         rules = EventOptions().with_rules([LabelRule("Laughter", on, on, 0.0, 1.0)], name)
         store.save_event_set(name, json.dumps(rules.to_dict()), "labels.csv", 0.5, 0.9)
-    assert RunConfig.from_env({"LAUGHTRACK_DB": db}).with_event_set().params.events == EventOptions()
-    from_env = RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "quiet"}).with_event_set()
+    resolve = lambda config: config.resolved(store)      # noqa: E731 — what a flow's entry step does
+    assert resolve(RunConfig.from_env({"LAUGHTRACK_DB": db})).params.events == EventOptions()
+    from_env = resolve(RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "quiet"}))
     assert from_env.params.events.name == "quiet" and from_env.params.events.rule("Laughter").on == 0.25
-    flag = RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "quiet"}, events="loud").with_event_set()
+    flag = resolve(RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "quiet"}, events="loud"))
     assert flag.params.events.rule("Laughter").on == 0.7
     assert flag.params.events.rule("Applause") == EventOptions().rule("Applause")      # the rest as default
     with pytest.raises(ValueError, match="no event parameter set 'nope'.*laughtrack tune"):
-        RunConfig.from_env({"LAUGHTRACK_DB": db}, events="nope").with_event_set()
+        resolve(RunConfig.from_env({"LAUGHTRACK_DB": db}, events="nope"))
     # commands that do not analyse never read it: a query works with any LAUGHTRACK_EVENTS
     assert RunConfig.from_env({"LAUGHTRACK_DB": db, "LAUGHTRACK_EVENTS": "nope"}).events == "nope"
 

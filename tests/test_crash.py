@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from laughtrack.store import open_store
 
 BIN = Path(sys.executable).parent

@@ -15,7 +15,8 @@ import pytest
 from procs import BIN, stop, wait_for
 from typer.testing import CliRunner
 
-from laughtrack import cache, media, synth
+from laughtrack import cache, media
+from laughtrack.synthetic import synth
 from laughtrack.store import open_store
 from laughtrack_cli.main import app
 

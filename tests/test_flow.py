@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from laughtrack import demo, media, synth
-from laughtrack.analysis import AnalysisParams
+import timelines
+from laughtrack import media
+from laughtrack.synthetic import demo, synth
+from laughtrack.params import AnalysisParams
 from laughtrack.config import RunConfig
 from laughtrack.store import open_store
 from laughtrack_cli.main import app
@@ -26,7 +28,7 @@ def config(db, cache, **changes) -> RunConfig:
 @pytest.fixture(scope="module")
 def media_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("media")
-    for name, tl in demo.accuracy_timelines().items():
+    for name, tl in timelines.accuracy_timelines().items():
         synth.render_to(tl, out / f"{name}.mp4")
     return out
 
@@ -53,10 +55,10 @@ def count(db, table):
 
 def test_per_minute_density_meets_the_accuracy_contract(run, media_dir):
     db, result = run
-    assert result.failures == [] and len(result.analysed) == len(demo.accuracy_timelines())
+    assert result.failures == [] and len(result.analysed) == len(timelines.accuracy_timelines())
     all_errors, totals = [], {"laughter_s": [0.0, 0.0], "applause_s": [0.0, 0.0]}
     for a in result.analysed:
-        truth = json.loads((media_dir / (os.path.basename(a.path)[:-4] + ".truth.json")).read_text())
+        truth = synth.read_truth(media_dir / (os.path.basename(a.path)[:-4] + ".truth.json"))
         got = open_store(db).minute_table([a.analysis_id])
         score = demo.minute_errors(truth, got)
         assert score["same_minutes"], a.path
@@ -64,12 +66,12 @@ def test_per_minute_density_meets_the_accuracy_contract(run, media_dir):
         all_errors += errors
         assert np.mean(np.array(errors) <= 2.0) >= 0.9, (a.path, errors)
         for key in totals:
-            want, have = sum(t[key] for t in truth), sum(g[key] for g in got)
+            want, have = sum(getattr(t, key) for t in truth), sum(getattr(g, key) for g in got)
             totals[key][0] += want
             totals[key][1] += have
             # ±10% of the total per file too, or each event's two edges off by one hop each (a
             # 0.5 s laugh seen through 0.6 s windows every 0.3 s); the contract's totals are below
-            events = sum(t[key.replace("_s", "_count")] for t in truth)
+            events = sum(getattr(t, key.replace("_s", "_count")) for t in truth)
             slack = 2 * AnalysisParams().hop_s * events + 1e-9
             assert abs(have - want) <= max(0.1 * want, slack), (a.path, key, have, want)
     for key, (want, have) in totals.items():
@@ -83,7 +85,7 @@ def test_every_second_is_covered_and_lineage_is_recorded(run):
     _, rows = open_store(db).query(
         "SELECT a.duration_s, max(w.end_s), min(w.start_s), a.model_id, a.model_sha256, a.params_json, "
         "a.code_version, a.device, a.config_key FROM analyses a JOIN windows w USING (analysis_id) GROUP BY ALL")
-    assert len(rows) == len(demo.accuracy_timelines())
+    assert len(rows) == len(timelines.accuracy_timelines())
     for duration, last_end, first_start, model_id, sha, params, code, device, key in rows:
         assert first_start == 0.0 and last_end == pytest.approx(duration, abs=1e-3)
         assert model_id == "fixture" and sha == engine.model_sha256 and code

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from laughtrack import media, synth
+from laughtrack import media
+from laughtrack.synthetic import synth
 from laughtrack.config import RunConfig
 from laughtrack.store import open_store
 from laughtrack_cli.main import app

@@ -14,11 +14,13 @@ from praatio import textgrid
 from praatio.utilities.constants import Interval
 from typer.testing import CliRunner
 
-from laughtrack import export, labels
-from laughtrack.evaluation import FileEval, score
+import timelines
+from laughtrack.labelled import export, labels
+from laughtrack.labelled.evaluation import FileEval, score
 from laughtrack.events import EventOptions
-from laughtrack.labels import Label, LabelError
-from laughtrack.tuning import Windows, tune
+from laughtrack.labelled.labels import Label, LabelError
+from laughtrack.labelled.tuning import Windows, tune
+from laughtrack.store.records import StoredEvent
 from laughtrack_cli.main import app
 
 pytestmark = pytest.mark.timeout(300)
@@ -144,8 +146,7 @@ def test_tune_finds_rules_where_one_rule_for_all_misses_quiet_laughter():
 
 # --- export -----------------------------------------------------------------------------------
 
-EVENTS = [{"label": "Laughter", "start_s": 3.25, "end_s": 6.0, "peak_p": 0.91, "mean_p": 0.7},
-          {"label": "Applause", "start_s": 61.5, "end_s": 3725.125, "peak_p": 0.88, "mean_p": 0.8}]
+EVENTS = [StoredEvent("Laughter", 3.25, 6.0, 0.91, 0.7), StoredEvent("Applause", 61.5, 3725.125, 0.88, 0.8)]
 
 
 def test_exports_open_in_their_libraries(tmp_path):
@@ -168,9 +169,9 @@ def test_exports_open_in_their_libraries(tmp_path):
 
 def write_set(tmp_path):
     """The accuracy and overlap sets as one labelled set (the labels `laughtrack synth` writes)."""
-    from laughtrack import demo, synth
+    from laughtrack.synthetic import demo, synth
     rows = ["path,label,start_s,end_s"]
-    for name, timeline in (demo.accuracy_timelines() | demo.overlap_timelines()).items():
+    for name, timeline in (timelines.accuracy_timelines() | timelines.overlap_timelines()).items():
         media = tmp_path / f"{name}.wav"
         synth.render_to(timeline, media)
         rows += media.with_suffix(".labels.csv").read_text().splitlines()[1:]

@@ -77,7 +77,7 @@ def test_queries_cannot_write_or_reach_the_catalog_or_files(lake, sql):
 
 def _racer(config: StoreConfig, barrier, serialize: bool, out) -> None:
     """A writer that stops right after finding the analysis absent until the other one has too."""
-    from laughtrack.store import sql
+    from laughtrack.store import writes as sql
     if not serialize:
         sql.SERIALIZE_SQL = "SELECT 1 AS {lock}"
     first = sql._add_video

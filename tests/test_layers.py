@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # package → packages it must never import (directly or by `from x import`)
 FORBIDDEN = {
     "sensevoice_core": {"prefect", "duckdb", "laughtrack", "laughtrack_cli", "flows", "tasks", "reports", "matplotlib"},
-    "laughtrack": {"laughtrack_cli", "flows", "tasks"},
-    "reports": {"laughtrack", "laughtrack_cli", "flows", "tasks", "duckdb", "prefect"},
+    "laughtrack": {"laughtrack_cli", "flows", "tasks", "reports"},
+    "reports": {"laughtrack_cli", "flows", "tasks", "duckdb", "prefect"},    # it reads the store's records
     "tasks": {"laughtrack_cli", "flows"},
     "flows": {"laughtrack_cli"},
 }
@@ -86,6 +86,20 @@ def test_records_travel_between_stages_not_dicts():
             if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and \
                     isinstance(node.slice.value, str):
                 subscripts.append(f"{p.relative_to(ROOT)}:{node.lineno}")
+    assert subscripts == []
+
+
+def test_what_the_store_reads_is_read_by_attribute_not_by_column_name():
+    """No `row["column"]` read in the reporting package or the command line: the store's reads give
+    back records (laughtrack/store/records.py). Allowed: the process environment, and an ASGI scope
+    (a protocol's own dict, laughtrack_cli/ui.py's middleware)."""
+    subscripts = []
+    for p in modules("reports") + modules("laughtrack_cli"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and \
+                    isinstance(node.slice.value, str) and isinstance(node.ctx, ast.Load) and \
+                    ast.unparse(node.value) not in ("os.environ", "scope"):
+                subscripts.append(f"{p.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
     assert subscripts == []
 
 

@@ -11,12 +11,13 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from laughtrack.config import RunConfig
-from laughtrack.reporting import video_dir_name
 from laughtrack.store import open_store
+from laughtrack.store.records import ReportTarget
 from laughtrack_cli.main import app
 from reports.html import clock, num
+from reports.site import page_href, page_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -44,8 +45,8 @@ def analysed(tmp_path_factory, cache_dir):
                        report_dir=str(work / "reports"))
     result = analyze_batch(paths=[str(work / f"{n}.mp4") for n in TIMELINES], config=config)
     assert not result.failures
-    pages = {Path(a.path).stem: work / "reports" / "videos" / video_dir_name(a.video_id, a.stream_index)
-             for a in result.analysed}
+    pages = {Path(a.path).stem: page_path(work / "reports", ReportTarget(a.video_id, a.stream_index, a.analysis_id))
+             .parent for a in result.analysed}
     return work / "r.duckdb", Path(result.report), pages, result
 
 
@@ -211,7 +212,7 @@ def test_every_column_in_the_live_database_is_documented(analysed):
 
 
 def test_a_page_cap_draws_the_most_engaging_first_and_links_only_drawn_pages(analysed, tmp_path):
-    from laughtrack.reporting import write_reports
+    from reports.site import write_reports
     db, _, _, _ = analysed
     store = open_store(db)
     written = write_reports(store, tmp_path / "capped", most_pages=1)
@@ -219,6 +220,6 @@ def test_a_page_cap_draws_the_most_engaging_first_and_links_only_drawn_pages(ana
     top = max(store.query("SELECT video_id, stream_index, engagement_score FROM engagement")[1], key=lambda r: r[2])
     assert list(written.videos) == [(top[0], top[1])]
     hrefs = re.findall(r'href="(videos/[^"]+)"', written.index.read_text())
-    assert hrefs == [f"videos/{video_dir_name(top[0], top[1])}/report.html"]
+    assert hrefs == [page_href(ReportTarget(top[0], top[1], ""))]
     everything = write_reports(store, tmp_path / "all", workers=2)   # 3 pages: below PAGES_PER_WORKER, one process
     assert len(everything.videos) == 3 and everything.left == 0

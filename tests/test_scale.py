@@ -17,7 +17,7 @@ import pytest
 from pgtmp import temporary_postgres
 from procs import BIN, ROOT, free_port, prefect_env, run, start_server, stop, wait_for
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from laughtrack.config import RunConfig
 from laughtrack.store import StoreConfig, open_store
 

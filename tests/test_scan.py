@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from laughtrack import synth
+import timelines
+from laughtrack.synthetic import synth
 from sensevoice_core import AudioInputError, ScanOptions, scan, scan_many
 from sensevoice_core.tags import parse_rich
 
@@ -176,12 +177,13 @@ def test_adaptive_events_equal_the_full_scans_events(sv, sv_torch, backend):
     hop. Not to the millisecond: the laughter rule starts at P = 0.15, where a skipped odd window
     (its neighbours within refine_delta) can hold the slot that crosses it; measured 300 ms at
     worst on both backends, 41% fewer windows (bench/RESULTS.md)."""
-    from laughtrack import demo, events
-    from laughtrack.analysis import AnalysisParams
+    from laughtrack import events
+    from laughtrack.synthetic import demo
+    from laughtrack.params import AnalysisParams
     params = AnalysisParams()
     model = sv_torch if backend == "torch" else sv
     tolerance_ms = round(params.hop_s * 1000)
-    for name, timeline in (demo.accuracy_timelines() | demo.overlap_timelines()).items():
+    for name, timeline in (timelines.accuracy_timelines() | timelines.overlap_timelines()).items():
         audio = synth.render(timeline)[0]
         got = [scan(model, audio, ScanOptions(window_s=params.window_s, hop_s=params.hop_s, adaptive=a))
                for a in (False, True)]
@@ -203,11 +205,12 @@ def test_overlapping_laughter_and_applause_are_found_under_speech(sv):
     default windows and event rules. Measured on the fixture (bench/RESULTS.md, "Overlap"):
     93% of minutes within ±2 s, worst 2.1 s, totals -10.9% / -0.7%; the accuracy set's ±2 s
     contract is asked of 85% of minutes here, the worst minute within 3 s, the totals within 15%."""
-    from laughtrack import demo, density, events
-    from laughtrack.analysis import AnalysisParams
+    from laughtrack import density, events
+    from laughtrack.synthetic import demo
+    from laughtrack.params import AnalysisParams
     params = AnalysisParams()
     errors, want, have = [], {"laughter_s": 0.0, "applause_s": 0.0}, {"laughter_s": 0.0, "applause_s": 0.0}
-    for name, timeline in demo.overlap_timelines().items():
+    for name, timeline in timelines.overlap_timelines().items():
         audio = synth.render(timeline)[0]
         r = scan(sv, audio, params.scan_options())
         found = events.detect_all(r.start_s, r.end_s, r.probs["event"], r.names["event"], params.events)
@@ -215,7 +218,7 @@ def test_overlapping_laughter_and_applause_are_found_under_speech(sv):
         got = density.minute_density(found, len(audio) * 1000 // SR)
         errors += demo.minute_errors(truth, got)["minute_errors"]
         for key in want:
-            want[key] += sum(t[key] for t in truth)
+            want[key] += sum(getattr(t, key) for t in truth)
             have[key] += sum(getattr(g, key) for g in got)
     errors = np.array(errors)
     assert np.mean(errors <= 2.0) >= 0.85 and errors.max() <= 3.0, errors

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from procs import BIN, ROOT, free_port, wait_for
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from laughtrack_cli import server
 
 

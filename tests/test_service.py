@@ -12,7 +12,7 @@ import pytest
 import yaml
 from procs import BIN, ROOT, free_port, prefect_env, start_server, stop, wait_for
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from laughtrack.store import open_store
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]   # a real server: minutes, not seconds
 

@@ -10,14 +10,15 @@ import pyarrow as pa
 import pytest
 
 from laughtrack import density
-from laughtrack.analysis import CODE_VERSION, AnalysisParams
-from laughtrack.config import ConfigKey, video_id
+from laughtrack.identity import CODE_VERSION
+from laughtrack.params import AnalysisParams
+from laughtrack.identity import ConfigKey, video_id
 from laughtrack.errors import StoreError
 from laughtrack.events import Event
 from laughtrack.media import AudioStream, FileState, MediaInfo
 from laughtrack.records import Failure, Job, Lineage, Probed, Stage, Video
 from laughtrack.store import AnalysisRows, open_store, schema
-from laughtrack.store.sql import migrate
+from laughtrack.store.migrations import migrate
 from sensevoice_core import ScanResult
 from sensevoice_core.tags import EMOTIONS, EVENTS, LANGUAGES
 

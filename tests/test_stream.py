@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from sensevoice_core import ScanOptions, load_model, scan, transcribe
 from sensevoice_core.stream import stream_windows
 

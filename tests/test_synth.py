@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from laughtrack import media, synth
+from laughtrack import media
+from laughtrack.synthetic import synth
 from laughtrack_cli.main import app
 from laughtrack.errors import TimelineError
 
@@ -56,7 +57,7 @@ def test_laughter_bursts_come_at_4_to_6_hz():
 ])
 def test_per_minute_truth(segs, expected):
     rows = synth.per_minute_truth(tl(65.0, *segs))
-    got = [(r["minute"], r["laughter_s"], r["applause_s"], r["laughter_count"], r["applause_count"]) for r in rows]
+    got = [(r.minute, r.laughter_s, r.applause_s, r.laughter_count, r.applause_count) for r in rows]
     assert got == expected
 
 
@@ -64,8 +65,8 @@ def test_overlapping_kinds_are_each_counted_and_one_kind_is_a_union():
     # laughter under speech, applause over the laughter's end, two laughter segments that overlap
     rows = synth.per_minute_truth(tl(125.0, (0, 50, "speech"), (40, 46, "laughter"), (44, 48, "laughter"),
                                      (47, 62, "applause")))
-    assert (rows[0]["speech_s"], rows[0]["laughter_s"], rows[0]["laughter_count"]) == (50.0, 8.0, 1)
-    assert (rows[0]["applause_s"], rows[1]["applause_s"], rows[0]["applause_count"]) == (13.0, 2.0, 1)
+    assert (rows[0].speech_s, rows[0].laughter_s, rows[0].laughter_count) == (50.0, 8.0, 1)
+    assert (rows[0].applause_s, rows[1].applause_s, rows[0].applause_count) == (13.0, 2.0, 1)
 
 
 def test_overlapping_sounds_are_mixed():
@@ -78,7 +79,7 @@ def test_overlapping_sounds_are_mixed():
 
 def test_last_minute_may_be_short_and_speech_is_counted():
     rows = synth.per_minute_truth(tl(125.0, (100, 125, "speech")))
-    assert len(rows) == 3 and rows[1]["speech_s"] == 20.0 and rows[2]["speech_s"] == 5.0
+    assert len(rows) == 3 and rows[1].speech_s == 20.0 and rows[2].speech_s == 5.0
 
 
 @pytest.mark.parametrize("data, message", [

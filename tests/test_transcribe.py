@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from funasr.utils.postprocess_utils import rich_transcription_postprocess
 
-from laughtrack import synth
+from laughtrack.synthetic import synth
 from sensevoice_core import transcribe
 
 SR = 16_000
@@ -75,7 +75,7 @@ def test_in_a_group_a_stream_whose_audio_is_gone_fails_alone(sv, speech, tmp_pat
     """tasks.model: the transcribe step of a run of streams gives that stream its exception."""
     from types import SimpleNamespace
 
-    from laughtrack.analysis import AnalysisParams
+    from laughtrack.params import AnalysisParams
     from tasks.model import _transcribe_group
     audio = speech if isinstance(speech, np.ndarray) else speech[0]
     pcm = tmp_path / "a.s16"
@@ -85,4 +85,4 @@ def test_in_a_group_a_stream_whose_audio_is_gone_fails_alone(sv, speech, tmp_pat
     for group in ([(0, 0, 2000)], [(1, 0, 2000)], [(1, 2000, 3000)]):
         _transcribe_group(sv, group, [str(pcm), str(tmp_path / "gone.s16")], engine, params, out)
     assert len(out[0]) == 1 and out[0][0].end_s == 2.0
-    assert isinstance(out[1], OSError)
+    assert isinstance(out[1], OSError)      # the stream failed (a list of transcripts had it not)

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from procs import BIN, free_port, stop, wait_for
 
-from laughtrack import demo, media, synth
+from laughtrack import media
+from laughtrack.synthetic import demo, synth
+from laughtrack.records import MinuteRow
 from laughtrack.store import open_store
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.timeout(900)]
@@ -132,15 +134,15 @@ def test_an_upload_through_the_page_shows_the_truth_and_the_database(ui, browser
     wait_for(lambda: table(browser, "#minutes"), 600, step=1, what="the per-minute table")
     took = time.monotonic() - t0
     shown = table(browser, "#minutes")
-    truth = json.loads(fresh.with_suffix(".truth.json").read_text())
-    got = [{"minute": int(r[0]), "laughter_s": float(r[1]), "applause_s": float(r[2]), "laughter_count": int(r[3]),
-            "applause_count": int(r[4]), "speech_s": float(r[5])} for r in shown]
+    truth = synth.read_truth(fresh.with_suffix(".truth.json"))
+    got = [MinuteRow(int(r[0]), float(r[1]), float(r[2]), int(r[3]), int(r[4]), float(r[5]), 0.0) for r in shown]
     errors = demo.minute_errors(truth, got)["minute_errors"]
     assert len(got) == len(truth) and max(errors) <= 2.0, (got, truth)
     stored = open_store(db).minute_table([r[0] for r in open_store(db).query(
         "SELECT analysis_id FROM engagement WHERE video_id = ?", [video_id(fresh)])[1]])
-    assert [[m["minute"], m["laughter_s"], m["applause_s"], m["laughter_count"], m["applause_count"], m["speech_s"]]
-            for m in stored] == [[g[k] for k in got[0]] for g in got]
+    assert [(m.minute, m.laughter_s, m.applause_s, m.laughter_count, m.applause_count, m.speech_s)
+            for m in stored] == [(g.minute, g.laughter_s, g.applause_s, g.laughter_count, g.applause_count, g.speech_s)
+                                 for g in got]
     transcript = by(browser, "#transcript textarea")[0].get_attribute("value")
     assert transcript and "<|" not in transcript
     wait_for(lambda: by(browser, "#timeline img") and by(browser, "#chart img"), 60, what="the charts")
@@ -241,8 +243,8 @@ def test_a_gradio_client_script_calls_analyze(ui, talk, analysed):
                                   "d.speech_s FROM minute_density d JOIN engagement e USING (analysis_id) "
                                   "WHERE e.video_id = ? ORDER BY d.minute", [video_id(talk)])[1]
     assert [tuple(r) for r in minutes["data"]] == [tuple(r) for r in stored]
-    truth = json.loads(talk.with_suffix(".truth.json").read_text())
-    got = [dict(zip(minutes["headers"], r), laughter_count=r[3], applause_count=r[4]) for r in minutes["data"]]
+    truth = synth.read_truth(talk.with_suffix(".truth.json"))
+    got = [MinuteRow(r[0], r[1], r[2], r[3], r[4], r[5], 0.0) for r in minutes["data"]]
     assert max(demo.minute_errors(truth, got)["minute_errors"]) <= 2.0
 
 

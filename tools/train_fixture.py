@@ -3,7 +3,7 @@
 The real SenseVoiceSmall weights cannot be downloaded here, so laughtrack proves its model code
 path with a model of the exact same class (funasr `SenseVoiceSmall`, `SenseVoiceEncoderSmall`,
 `WavFrontend`, `SentencepiecesTokenizer`), trained with the class's own `forward()` loss (CTC on
-the text + cross-entropy on the four query frames) on clips from `laughtrack.synth`.
+the text + cross-entropy on the four query frames) on clips from `laughtrack.synthetic.synth`.
 
     python tools/train_fixture.py --out sensevoice_core/fixture
 
@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from laughtrack import synth  # noqa: E402
+from laughtrack.synthetic import synth  # noqa: E402
 from sensevoice_core.model import MANIFEST_NAME, write_manifest  # noqa: E402
 from sensevoice_core.tags import ALL_TAGS, LANGUAGES, TEXT_NORMS, tag  # noqa: E402
 
@@ -151,7 +151,7 @@ def write_config(out: Path, vocab_size: int) -> None:
         "ctc_conf": {"dropout_rate": 0.0, "ctc_type": "builtin", "reduce": True,
                      "ignore_nan_grad": True},
         "normalize": None,
-        "laughtrack_fixture": {"vocab_size": vocab_size, "trained_on": "laughtrack.synth clips",
+        "laughtrack_fixture": {"vocab_size": vocab_size, "trained_on": "laughtrack.synthetic.synth clips",
                                "note": "tiny test fixture, not a speech model"},
     }
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -3,7 +3,7 @@
     python tools/tune_events.py            # prints before/after per label and the chosen rules
 
 Scans the accuracy set and the overlap set once with the default windows (fixture model), then
-runs laughtrack.tuning over the stored-window form of those scans against the synthesizer's own
+runs laughtrack.labelled.tuning over the stored-window form of those scans against the synthesizer's own
 labels, starting from one rule for every label, and prints the scores and per-minute errors of
 that start, of the tuned rules and of DEFAULT_RULES (laughtrack/events.py).
 """
@@ -17,12 +17,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from laughtrack import demo, density, events, synth  # noqa: E402
-from laughtrack.analysis import AnalysisParams  # noqa: E402
+import timelines  # noqa: E402 — tools/timelines.py: the accuracy and overlap sets
+from laughtrack import density, events  # noqa: E402
+from laughtrack.synthetic import synth  # noqa: E402
+from laughtrack.synthetic import demo  # noqa: E402
+from laughtrack.params import AnalysisParams  # noqa: E402
 from laughtrack.events import EventOptions  # noqa: E402
-from laughtrack.labels import Label  # noqa: E402
-from laughtrack.evaluation import score  # noqa: E402
-from laughtrack.tuning import Tuned, Windows, tune  # noqa: E402
+from laughtrack.labelled.labels import Label  # noqa: E402
+from laughtrack.labelled.evaluation import score  # noqa: E402
+from laughtrack.labelled.tuning import Tuned, Windows, tune  # noqa: E402
 from sensevoice_core import load_model, scan  # noqa: E402
 
 LABELS = ("Laughter", "Applause")
@@ -32,7 +35,7 @@ def main() -> None:
     model = load_model("fixture", device="cpu")
     opts = AnalysisParams().scan_options()
     files, truths = [], []
-    for name, tl in (demo.accuracy_timelines() | demo.overlap_timelines()).items():
+    for name, tl in (timelines.accuracy_timelines() | timelines.overlap_timelines()).items():
         audio = synth.render(tl)[0]
         r = scan(model, audio, opts)
         ref = tuple(Label(k.capitalize(), a / 1000, b / 1000) for k, spans in synth.kind_spans(tl).items()
@@ -42,7 +45,7 @@ def main() -> None:
         truths.append(synth.per_minute_truth(tl))
     start = EventOptions(labels=())         # one rule for every label: the search is not circular
     tuned = tune(files, start, LABELS, "swept")
-    plain = len(demo.accuracy_timelines())
+    plain = len(timelines.accuracy_timelines())
     for title, options, scores in (("one rule (on = off = 0.5)", start, tuned.before),
                                    ("tuned", tuned.options, tuned.after), ("DEFAULT_RULES", EventOptions(), None)):
         scores = scores or score([f.estimate(options, LABELS) for f in files], LABELS)

@@ -1,18 +1,12 @@
-"""Analysis parameters and the code version: besides the audio, the model and the backend, what
-decides an analysis' numbers (laughtrack/config.py turns them into its identity). Pure, no I/O
-beyond reading this package's own sources once."""
+"""Analysis parameters: besides the audio, the model, the backend and the code, what decides an
+analysis' numbers (laughtrack/identity.py turns them into its identity). Pure, no I/O."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import laughtrack
-import sensevoice_core
 from laughtrack.events import EventOptions
-from laughtrack.media import PCM_RECIPE
 
 
 @dataclass(frozen=True)
@@ -40,18 +34,3 @@ class AnalysisParams:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
-
-
-def _code_version() -> str:
-    """Package version plus a hash of the code that computes the numbers (changes re-analyse)."""
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    sources = sorted(Path(sensevoice_core.__file__).parent.glob("*.py"))
-    sources += [here / "analysis.py", here / "events.py", here / "density.py", here / "store" / "rows.py"]
-    for p in sources:
-        h.update(p.read_bytes())
-    h.update(PCM_RECIPE.encode())       # how the audio is decoded (laughtrack/media.py)
-    return f"{laughtrack.__version__}+{h.hexdigest()[:10]}"
-
-
-CODE_VERSION = _code_version()

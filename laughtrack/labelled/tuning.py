@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from laughtrack import events as events_mod
-from laughtrack.evaluation import COLLAR_S, FileEval, LabelScore, score
+from laughtrack.labelled.evaluation import COLLAR_S, FileEval, LabelScore, score
 from laughtrack.events import EventOptions, LabelRule
-from laughtrack.labels import Label
+from laughtrack.labelled.labels import Label
 
 ONS = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7)
 OFF_BELOW = (0.0, 0.1, 0.2)          # off = on - this (hysteresis), never below 0.1

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
 from laughtrack.errors import TimelineError
+from sensevoice_core.options import SAMPLE_RATE     # Hz
 
-SAMPLE_RATE = 16_000  # Hz
 KINDS = ("speech", "laughter", "applause", "silence")
 NOISE_FLOOR = 0.0015  # linear amplitude of the background hiss, about -56 dBFS
 MAX_DURATION_S = 6 * 3600
@@ -253,7 +253,7 @@ def render_to(timeline: Timeline, out: Path) -> Path:
     media.write_media(render(timeline)[0], out)
     beside = (lambda ext: out.with_name(out.name + ext)) if out.suffix == "" else out.with_suffix
     truth = beside(".truth.json")
-    truth.write_text(json.dumps(per_minute_truth(timeline), indent=1) + "\n")
+    truth.write_text(json.dumps([asdict(t) for t in per_minute_truth(timeline)], indent=1) + "\n")
     beside(".labels.csv").write_text(labels_csv(timeline, out.name))
     return truth
 
@@ -283,20 +283,34 @@ def kind_spans(timeline: Timeline) -> dict[str, list[tuple[int, int]]]:
     return {kind: union(own) for kind, own in spans.items()}
 
 
-def per_minute_truth(timeline: Timeline) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class TruthMinute:
+    """One minute of a timeline's truth (`OUT.truth.json` holds a list of these)."""
+
+    minute: int
+    laughter_s: float
+    applause_s: float
+    speech_s: float
+    laughter_count: int
+    applause_count: int
+
+
+def per_minute_truth(timeline: Timeline) -> list[TruthMinute]:
     """Per-minute seconds and onset counts of each kind on its own (a minute can hold 40 s of
     speech and 6 s of laughter at once), binned in integer milliseconds."""
     total_ms = round(timeline.duration_s * 1000)
     minutes = max(1, -(-total_ms // 60_000))
-    rows = [{"minute": m, "laughter_s": 0.0, "applause_s": 0.0, "speech_s": 0.0,
-             "laughter_count": 0, "applause_count": 0} for m in range(minutes)]
+    seconds = {k: [0] * minutes for k in ("laughter", "applause", "speech")}      # ms per minute
+    counts = {k: [0] * minutes for k in ("laughter", "applause", "speech")}
     for kind, a, b in ((k, a, b) for k, spans in kind_spans(timeline).items() for a, b in spans):
-        rows[a // 60_000][f"{kind}_count"] = rows[a // 60_000].get(f"{kind}_count", 0) + 1
+        counts[kind][a // 60_000] += 1
         for m in range(a // 60_000, (b - 1) // 60_000 + 1):
-            overlap_ms = min(b, (m + 1) * 60_000) - max(a, m * 60_000)
-            rows[m][f"{kind}_s"] += overlap_ms / 1000
-    for row in rows:
-        row.pop("speech_count", None)
-        for key in ("laughter_s", "applause_s", "speech_s"):
-            row[key] = round(row[key], 3)
-    return rows
+            seconds[kind][m] += min(b, (m + 1) * 60_000) - max(a, m * 60_000)
+    return [TruthMinute(m, round(seconds["laughter"][m] / 1000, 3), round(seconds["applause"][m] / 1000, 3),
+                        round(seconds["speech"][m] / 1000, 3), counts["laughter"][m], counts["applause"][m])
+            for m in range(minutes)]
+
+
+def read_truth(path: Path) -> list[TruthMinute]:
+    """The per-minute truth `render_to` wrote."""
+    return [TruthMinute(**row) for row in json.loads(Path(path).read_text())]

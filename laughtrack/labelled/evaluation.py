@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from laughtrack.density import minute_count, overlaps, union
-from laughtrack.labels import Label
+from laughtrack.labelled.labels import Label
 
 SEGMENT_S = 1.0      # segment-based resolution (DCASE's usual 1 s)
 COLLAR_S = 0.5       # event-based onset collar: about two hops of the default 0.6/0.3 windows

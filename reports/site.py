@@ -1,4 +1,8 @@
-"""Write the reports of a results database to a folder: one page per video stream, one index."""
+"""Write the reports of a results database to a folder: one page per video stream, one index.
+
+Where a page lives is decided here once (`page_path`): the CLI, the flow, the demo and the web page
+all ask this module.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from pathlib import Path
 
 from laughtrack.errors import disk_fault
 from laughtrack.store import Store
+from laughtrack.store.records import ReportTarget, VideoReport
 
 PAGES_PER_WORKER = 8      # below this many pages a second process costs more than it saves
+PAGE = "report.html"
+INDEX = "index.html"
 
 
 @dataclass(frozen=True)
@@ -23,8 +30,14 @@ class WrittenReports:
     left: int = 0
 
 
-def video_dir_name(video_id: str, stream_index: int) -> str:
-    return f"{video_id}-a{stream_index}"
+def page_href(target: ReportTarget) -> str:
+    """A video stream's page, relative to the site's folder (what the index links to)."""
+    return f"videos/{target.video_id}-a{target.stream_index}/{PAGE}"
+
+
+def page_path(root: Path | str, target: ReportTarget) -> Path:
+    """Where a video stream's page is in a site written to `root`."""
+    return Path(root) / page_href(target)
 
 
 def write_reports(store: Store, out: Path, video_ids: list[str] | None = None, most_pages: int | None = None,
@@ -44,41 +57,38 @@ def _write_reports(store: Store, out: Path, video_ids: list[str] | None, most_pa
     every = store.report_targets()
     targets = every if video_ids is None else store.report_targets(video_ids)
     chosen = _most_engaging(store, targets, most_pages)
-    folders = [out / "videos" / video_dir_name(t["video_id"], t["stream_index"]) for t in chosen]
-    written = _render_pages(store, [t["analysis_id"] for t in chosen], folders, workers)
-    pages = {(t["video_id"], t["stream_index"]): page for t, page in zip(chosen, written)}
-    links = {(t["video_id"], t["stream_index"]): f"videos/{video_dir_name(t['video_id'], t['stream_index'])}/report.html"
-             for t in every}
-    links = {key: href for key, href in links.items() if (out / href).is_file()}
+    written = _render_pages(store, chosen, out, workers)
+    pages = {(t.video_id, t.stream_index): page for t, page in zip(chosen, written)}
+    links = {(t.video_id, t.stream_index): page_href(t) for t in every if page_path(out, t).is_file()}
     from reports import collection_report
-    index = _write(collection_report(store.collection_report_data(), links), out, "index.html",
-                   image_dir=out / "index-charts")
+    index = _write(collection_report(store.collection_report(), links), out, INDEX, image_dir=out / "index-charts")
     return WrittenReports(index, pages, len(targets) - len(chosen))
 
 
-def _most_engaging(store: Store, targets: list[dict], most: int | None) -> list[dict]:
+def _most_engaging(store: Store, targets: list[ReportTarget], most: int | None) -> list[ReportTarget]:
     if most is None or len(targets) <= most:
         return targets
-    scores = {r["analysis_id"]: r["engagement_score"] or 0.0 for r in store.engagement([t["analysis_id"] for t in targets])}
-    return sorted(targets, key=lambda t: -scores.get(t["analysis_id"], 0.0))[:most]
+    scores = {r.analysis_id: r.engagement_score or 0.0 for r in store.engagement([t.analysis_id for t in targets])}
+    return sorted(targets, key=lambda t: -scores.get(t.analysis_id, 0.0))[:most]
 
 
-def _render_pages(store: Store, analysis_ids: list[str], folders: list[Path], workers: int) -> list[Path]:
-    """Each analysis' page in its folder; one at a time (its data read just before), or in worker
+def _render_pages(store: Store, targets: list[ReportTarget], out: Path, workers: int) -> list[Path]:
+    """Each target's page in its folder; one at a time (its data read just before), or in worker
     processes when there are enough pages to pay for starting them."""
-    workers = max(1, min(workers, len(analysis_ids) // PAGES_PER_WORKER))
+    folders = [page_path(out, t).parent for t in targets]
+    workers = max(1, min(workers, len(targets) // PAGES_PER_WORKER))
     if workers == 1:
-        return [write_video_page(store.video_report_data(a), f) for a, f in zip(analysis_ids, folders)]
+        return [write_video_page(store.video_report(t.analysis_id), f) for t, f in zip(targets, folders)]
     # spawn: the caller may be a threaded Prefect worker, where fork can deadlock
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(write_video_page, [store.video_report_data(a) for a in analysis_ids], folders,
+        return list(pool.map(write_video_page, [store.video_report(t.analysis_id) for t in targets], folders,
                              chunksize=4))
 
 
-def write_video_page(data: dict, folder: Path) -> Path:
+def write_video_page(data: VideoReport, folder: Path) -> Path:
     """One video stream's page and its PNGs in `folder` (a worker process may run this)."""
     from reports import video_report
-    return _write(video_report(data, back="../../index.html"), folder, "report.html")
+    return _write(video_report(data, back=f"../../{INDEX}"), folder, PAGE)
 
 
 def _write(report, folder: Path, name: str, image_dir: Path | None = None) -> Path:

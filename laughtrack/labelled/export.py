@@ -1,0 +1,93 @@
+"""Moments for editors: a stream's events as WebVTT or SRT cues (webvtt-py, srt), an Audacity
+label track, or CSV, so an editor can jump to each laugh. Which video and which events is decided
+here once (`find_video`, `moments`); rendering is pure: events in, text out."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from laughtrack.errors import LaughtrackError
+from laughtrack.store import Store
+from laughtrack.store.records import ReportTarget, StoredEvent
+
+
+def find_video(store: Store, ref: str) -> str:
+    """The video an id, an id prefix or a path names (a file is known by its content, wherever it is
+    now); LaughtrackError when none or several match."""
+    from laughtrack import media
+    from laughtrack.identity import video_id
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return video_id(media.content_sha256(path))
+    found = store.find_videos(os.path.abspath(path) if os.sep in ref or path.suffix else ref)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise LaughtrackError(f"--video {ref!r}: no analysed video has that id (or id prefix) or path; see "
+                              "`laughtrack query \"SELECT video_id, path FROM engagement\"`")
+    raise LaughtrackError(f"--video {ref!r} matches {'10 or more' if len(found) == 10 else len(found)} videos "
+                          f"({', '.join(found[:3])}, …): give more of the id")
+
+
+def wanted_labels(text: str) -> set[str]:
+    """`Laughter,applause` → the model's tags; ValueError naming what is not one."""
+    from laughtrack.labelled.labels import canonical
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names or any(canonical(n) is None for n in names):
+        raise ValueError(f"--labels {text!r}: use Laughter, Applause and/or Speech")
+    return {canonical(n) for n in names}
+
+
+def moments(store: Store, target: ReportTarget, labels: set[str]) -> list[StoredEvent]:
+    """The target's events of these labels, in time order."""
+    return [e for e in store.events(target.analysis_id) if e.label in labels]
+
+
+def cue_text(event: StoredEvent) -> str:
+    return f"[{event.label.lower()}] peak {event.peak_p:.2f}"
+
+
+def _vtt(events: list[StoredEvent]) -> str:
+    import webvtt
+    from webvtt.models import Timestamp
+    doc = webvtt.WebVTT()
+    for e in events:
+        doc.captions.append(webvtt.Caption(str(Timestamp.from_seconds(float(e.start_s))),
+                                           str(Timestamp.from_seconds(float(e.end_s))), cue_text(e)))
+    return doc.content
+
+
+def _srt(events: list[StoredEvent]) -> str:
+    import srt
+    return srt.compose([srt.Subtitle(index=i, start=dt.timedelta(seconds=float(e.start_s)),
+                                     end=dt.timedelta(seconds=float(e.end_s)), content=cue_text(e))
+                        for i, e in enumerate(events, 1)], reindex=False)
+
+
+def _audacity(events: list[StoredEvent]) -> str:
+    """File → Import → Labels: start<TAB>end<TAB>label, in seconds."""
+    return "".join(f"{e.start_s:.6f}\t{e.end_s:.6f}\t{e.label}\n" for e in events)
+
+
+def _csv(events: list[StoredEvent]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["label", "start_s", "end_s", "peak_p", "mean_p"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(e) for e in events)
+    return out.getvalue()
+
+
+WRITERS = {"vtt": _vtt, "srt": _srt, "audacity": _audacity, "csv": _csv}
+FORMATS = tuple(WRITERS)
+
+
+def render(events: list[StoredEvent], fmt: str) -> str:
+    """The events in time order, as `fmt`."""
+    if fmt not in WRITERS:
+        raise ValueError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
+    return WRITERS[fmt](events)
