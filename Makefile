@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/laughtrack demo --out demo-out
 
-# The report tests open pages in Debian's Chromium through chromedriver.
+# The report tests open pages in Debian's Chromium through chromedriver (with an emoji font, so the
+# transcript's emotion and sound marks show in their screenshots as in a desktop browser).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 /usr/bin/chromedriver:
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji
+$(EMOJI_FONT):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-noto-color-emoji
 
 # The scale-out tests start a private PostgreSQL server (Debian's postgresql package).
 PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
@@ -30,7 +35,7 @@ postgresql:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 # PYTEST_ARGS: e.g. --reverse or --random-order (the suite passes in any order), -m "not scale".
-test: $(STAMP) /usr/bin/chromedriver postgresql
+test: $(STAMP) /usr/bin/chromedriver $(EMOJI_FONT) postgresql
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

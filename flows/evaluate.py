@@ -20,7 +20,7 @@ from laughtrack import media
 from laughtrack.config import RunConfig
 from laughtrack.errors import LaughtrackError
 from laughtrack.identity import video_id
-from laughtrack.labelled.evaluation import FileEval, LabelScore, score
+from laughtrack.labelled.evaluation import FileEval, LabelScore, collar_for, score
 from laughtrack.labelled.labels import Label, LabelSet, read
 from laughtrack.labelled.tuning import Tuned, Windows, tune
 from laughtrack.store import Store, open_store
@@ -32,6 +32,7 @@ class Evaluation:
 
     scores: list[LabelScore]
     labels: LabelSet
+    collar_s: float                 # the event collar scored with (widened for caption labels)
 
 
 @flow(name="evaluate")
@@ -44,7 +45,8 @@ def evaluate(label_files: list[str], config: RunConfig, collar_s: float = 0.5, s
     files = [FileEval(path, duration, tuple(label_set.files[path]),
                       tuple(Label(e.label, e.start_s, e.end_s) for e in store.events(aid)))
              for path, (aid, duration) in analysed(label_set, config, store, stored_first).items()]
-    return Evaluation(score(files, scored_labels(label_set), collar_s), label_set)
+    collar_s = collar_for(label_set.coarse, collar_s)
+    return Evaluation(score(files, scored_labels(label_set), collar_s), label_set, collar_s)
 
 
 @flow(name="tune")
@@ -58,7 +60,8 @@ def tune_rules(label_files: list[str], config: RunConfig, name: str, collar_s: f
     labels = tuple(t for t in label_set.labels if t in ("Laughter", "Applause"))
     if not labels:
         raise LaughtrackError(f"{label_set.source}: no laughter or applause labels to tune on")
-    tuned = tune(files, config.params.events, labels, name, collar_s)     # other labels keep their rules
+    # other labels keep their rules
+    tuned = tune(files, config.params.events, labels, name, collar_for(label_set.coarse, collar_s))
     store.save_event_set(name, json.dumps(tuned.options.to_dict(), sort_keys=True), label_set.source,
                          Tuned.mean_event_f1(tuned.before), Tuned.mean_event_f1(tuned.after))
     return tuned
@@ -97,8 +100,8 @@ def latest(store: Store, paths: list[str]) -> dict[str, str]:
 
 
 def scored_labels(label_set: LabelSet) -> tuple[str, ...]:
-    """The labels to score: laughter and applause always, speech when the labels mark it."""
-    return ("Laughter", "Applause") + (("Speech",) if "Speech" in label_set.labels else ())
+    """The labels to score: laughter and applause always, speech and music when the labels mark them."""
+    return ("Laughter", "Applause") + tuple(t for t in ("Speech", "BGM") if t in label_set.labels)
 
 
 def _windows(store: Store, path: str, aid: str, duration: float, reference: list[Label]) -> Windows:

@@ -156,6 +156,22 @@ def captured_quietly(work: Callable[[], None]) -> None:
         pass
 
 
+_quick = threading.Event()
+
+
+def nothing_to_tear_down() -> None:
+    """This command only read (`query`): once it has answered, the process may end without the
+    interpreter's teardown, in which DuckDB can abort a process that read through a worker
+    thread (`terminate called without an active exception`, duckdb/duckdb#13904)."""
+    _quick.set()
+
+
+def finished(code: int) -> None:
+    """The command returned with `code`: end at once if it only read, else return (the normal exit)."""
+    if _quick.is_set():
+        exit_now(code)
+
+
 def exit_now(code: int, line: str | None = None) -> None:
     """Say `line` (stderr), run the cleanups (stop the temporary server …), exit with `code` at once:
     the daemon threads still running (a model step, a query) end with the process."""

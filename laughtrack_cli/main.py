@@ -107,7 +107,7 @@ def _with_prefect_settings(env) -> dict:
 @app.command()
 def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README)."),
           out: Path = typer.Argument(..., help="Media file to write: .mp4 .mkv .webm .mov .wav …")) -> None:
-    """Render a timeline to a media file; write OUT.truth.json and OUT.labels.csv beside it."""
+    """Render a timeline to a media file; write OUT.truth.json, OUT.labels.csv and OUT.captions.vtt beside it."""
     from laughtrack.synthetic import synth as synth_mod
     try:
         tl = synth_mod.load_timeline(timeline)
@@ -117,7 +117,9 @@ def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README).
         truth = synth_mod.render_to(tl, out)
     except LaughtrackError as exc:
         _fail(str(exc))
-    console.print(f"wrote {out} ({tl.duration_s:.1f} s), {truth} and {truth.with_name(Path(out).stem + '.labels.csv')}",
+    beside = ", ".join(str(truth.with_name(truth.name.replace(".truth.json", ext))) for ext in (".labels.csv",))
+    console.print(f"wrote {out} ({tl.duration_s:.1f} s), {truth}, {beside} and "
+                  f"{truth.with_name(truth.name.replace('.truth.json', '.captions.vtt'))}",
                   highlight=False, soft_wrap=True)
 
 
@@ -243,6 +245,7 @@ def query(sql: str = typer.Argument(None, help="One read-only SQL statement, or 
     config = _config(db=db, lake_data=lake_data, query_timeout_s=timeout_s, query_memory=memory,
                      query_threads=threads)
     store = open_store(config.store)
+    lifecycle.nothing_to_tear_down()
     try:   # in a worker thread: Ctrl-C ends the command at once, even inside DuckDB
         names, rows = lifecycle.in_thread(store.relations) if list_ else lifecycle.in_thread(store.query, sql)
     except LaughtrackError as exc:
@@ -353,13 +356,17 @@ def ui(db: Db = None, lake_data: LakeData = None,
     page.serve(config, host, port, (user, password) if auth else None, max_upload_mb)
 
 
+COLLAR_HELP = "Event-based onset collar in seconds (2 s at least for caption labels)."
+
+
 @app.command("eval")
-def eval_(labels: list[Path] = typer.Argument(..., help="LABELS.csv (path,label,start_s,end_s), or Audacity .txt / "
-                                                          "Praat .TextGrid files beside their media."),
+def eval_(labels: list[Path] = typer.Argument(..., help="LABELS.csv (path,label,start_s,end_s), or Audacity .txt, "
+                                                          "Praat .TextGrid or caption (.vtt, .srt) files beside "
+                                                          "their media."),
           db: Db = None, lake_data: LakeData = None,
           model: Model = None,
           events: Events = None,
-          collar: float = typer.Option(0.5, help="Event-based onset collar in seconds."),
+          collar: float = typer.Option(0.5, help=COLLAR_HELP),
           format: str = typer.Option("table", "--format", "-f", help="table | json")) -> None:
     """Score laughtrack against labelled media: per label P/R/F1 (segment 1 s, event onset), onset/offset
     and per-minute error. Analyses what is not analysed yet."""
@@ -374,20 +381,26 @@ def eval_(labels: list[Path] = typer.Argument(..., help="LABELS.csv (path,label,
         print(labelled.scores_json(found.scores))
         return
     output.print_wide(labelled.score_table(found.scores, f"laughtrack eval: {len(found.labels.files)} file(s), events "
-                                                         f"'{config.params.events.name}', collar {collar:g} s"))
+                                                         f"'{config.params.events.name}', collar {found.collar_s:g} s"))
     if found.labels.ignored:
-        console.print("labels left out (not laughter, applause or speech): "
+        console.print("labels left out (not laughter, applause, speech or music): "
                       + ", ".join(f"{k!r} × {v}" for k, v in found.labels.ignored.most_common()), highlight=False)
 
 
 def _labelled_flow(which: str, labels: list[Path], config: RunConfig, collar: float, needs_model: bool = True,
                    **extra):
     """Run flows/evaluate.py's `evaluate` or `tune_rules` (with progress, interruptible); one line on a fault."""
+    from laughtrack.labelled.evaluation import collar_for
     from laughtrack.labelled.labels import read
     try:
-        read(labels)                # a bad label file: one line, before any server or model starts
+        label_set = read(labels)    # a bad label file: one line, before any server or model starts
     except LaughtrackError as exc:
         _fail(str(exc))
+    if label_set.coarse:        # on stderr: stdout may be the JSON scores
+        output.err.print(f"caption labels ({len(label_set.captions)} file(s)): their sound cues are the labels, "
+                      f"{label_set.speech_cues} speech cue(s) left out. A cue's times are the captioner's: "
+                      f"the event collar is {collar_for(True, collar):g} s, and the 1 s segment scores are "
+                      "the ones to read first.", highlight=False, soft_wrap=True)
     if needs_model:
         try:
             config.engine()
@@ -413,7 +426,7 @@ def tune(labels: list[Path] = typer.Argument(..., help="Labelled media, as for `
          db: Db = None, lake_data: LakeData = None,
          model: Model = None,
          events: str = typer.Option(None, help="Event rules to start from [env LAUGHTRACK_EVENTS, else default]."),
-         collar: float = typer.Option(0.5, help="Event-based onset collar in seconds.")) -> None:
+         collar: float = typer.Option(0.5, help=COLLAR_HELP)) -> None:
     """Choose per-label event rules (on/off, minimum duration, gap merge) that maximise event F1 on
     labelled media; print before/after and save them as a named set."""
     from laughtrack.events import EventOptions
@@ -437,25 +450,36 @@ def export(video: str = typer.Option(..., "--video", help="Video id, a unique pr
            format: str = typer.Option("vtt", "--format", "-f", help="vtt | srt | audacity | csv"),
            labels: str = typer.Option("Laughter,Applause", help="Event labels to export, comma-separated."),
            out: Path = typer.Option(None, help="File to write [stdout]."),
+           captions: bool = typer.Option(False, "--captions", help="Captions for viewers (vtt or srt): the speech "
+                                         "and the sounds ([LAUGHTER], [APPLAUSE], …) together."),
            db: Db = None, lake_data: LakeData = None) -> None:
-    """A video's laughter and applause moments as captions, chapters or labels for an editor."""
+    """A video's laughter and applause moments as cues, chapters or labels for an editor; with
+    --captions, its rich transcript as captions for viewers."""
     from laughtrack.labelled import export as export_mod
     from laughtrack.store import open_store
     if format not in export_mod.FORMATS:
         _fail(f"--format {format!r}: use one of {', '.join(export_mod.FORMATS)}", code=2)
+    if captions and format not in export_mod.CAPTION_FORMATS:
+        _fail(f"--captions --format {format!r}: captions are {' or '.join(export_mod.CAPTION_FORMATS)}", code=2)
     try:
         wanted = export_mod.wanted_labels(labels)
     except ValueError as exc:
         _fail(str(exc), code=2)
     store = open_store(_config(db=db, lake_data=lake_data).store)
     try:
-        events = export_mod.moments(store, store.target(export_mod.find_video(store, video), stream), wanted)
+        target = store.target(export_mod.find_video(store, video), stream)
     except LaughtrackError as exc:
         _fail(str(exc))
-    text = export_mod.render(events, format)
+    if captions:
+        from laughtrack import transcript
+        cues = export_mod.caption_cues(transcript.of(store, target.analysis_id))
+        text, what = export_mod.render_cues(cues, format), f"{len(cues)} caption(s)"
+    else:
+        events = export_mod.moments(store, target, wanted)
+        text, what = export_mod.render(events, format), f"{len(events)} moment(s)"
     if out:
         out.write_text(text, encoding="utf-8")
-        console.print(f"{len(events)} moment(s) → {out}", highlight=False, soft_wrap=True)
+        console.print(f"{what} → {out}", highlight=False, soft_wrap=True)
     else:
         typer.echo(text, nl=False)
 
@@ -572,6 +596,9 @@ def main() -> None:
     faults.arm(*(os.environ.get(name) for name in faults.FAULT_VARS))     # crash tests only (laughtrack/faults.py)
     try:
         app()
+    except SystemExit as done:       # how a typer app ends, on success too
+        lifecycle.finished(done.code if isinstance(done.code, int) else 1 if done.code else 0)
+        raise
     except lifecycle.Interrupted as sig:
         lifecycle.exit_now(sig.exit_code, f"interrupted ({sig.name})")
     except (LaughtrackError, OSError) as exc:     # a user-side fault that no command turned into its line

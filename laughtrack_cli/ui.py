@@ -2,9 +2,11 @@
 
     Analyse  drop a video/audio file or record one, pick the language, press Analyse: the same
              Prefect flow as the CLI into the same database (a known file is answered at once),
-             then the rich transcript, the probability timeline, the per-minute chart and table,
-             the top moments (each plays the video from a second before it), the HTML report.
-             The action is also the API endpoint `analyze` for gradio_client scripts.
+             then the timed rich transcript (a click on a line plays the video from there), the
+             event timeline (hover for values, drag to zoom, double-click for the whole video),
+             the per-minute chart and table, the top moments (each plays the video from a second
+             before it), the HTML report. The action is also the API endpoint `analyze` for
+             gradio_client scripts: the transcript as text and as JSON, and the per-minute table.
     Library  every analysed video, ranked; picking one shows its page without analysing again.
     Query    read-only SQL over the results, the schema beside it, the result as CSV.
 
@@ -36,8 +38,8 @@ from laughtrack.records import Stage
 from laughtrack.store import open_store
 from laughtrack.store.child import query_in_child
 from laughtrack.store.records import Moment
+from laughtrack.transcript import clock
 from reports import pages
-from reports.html import clock
 from reports.site import page_path
 from sensevoice_core.options import LANGUAGE_NAMES
 
@@ -145,7 +147,8 @@ def keep(folder: Path, path: Path) -> Path:
 
 
 def analyse(app: App, upload, language: str, recording=None, bar=gr.Progress()):
-    """Analyse one file (or answer at once if it is known): (rich transcript, per-minute table, page)."""
+    """Analyse one file (or answer at once if it is known): (the rich transcript as text with times
+    and sound tags, the per-minute table, the transcript as JSON, the page)."""
     from flows.analyze import analyze_video
     path, name = accept(app, upload, recording)
     bar(0.0, desc="starting")
@@ -158,7 +161,7 @@ def analyse(app: App, upload, language: str, recording=None, bar=gr.Progress()):
         raise gr.Error(result.failures[0].message.replace(str(path), name))
     done = (result.analysed + result.skipped)[0]
     page = pages.video_page(app.store, done.analysis_id)
-    return page.rich_text, table(page), page
+    return page.text(), table(page), page.transcript.as_json(), page
 
 
 def _step(bar, stage: Stage) -> None:
@@ -173,16 +176,44 @@ def table(page: pages.VideoPage):
 
 
 def show(app: App, page: pages.VideoPage | None, plain: bool):
-    """Everything the page shows of `page` beside the transcript and the table."""
+    """Everything the page shows of `page` beside the text, the JSON and the table."""
     if page is None:
-        return (gr.update(),) * 6
+        return (gr.update(),) * 7
     kept = kept_copy(app.uploads / page.target.video_id)
     report = page_path(app.config.reports, page.target)
     link = (f'<a href="/gradio_api/file={report}" target="_blank" rel="noopener">Open the full report</a>'
             if report.exists() else "")
-    return (page.plain_text if plain else page.rich_text, _image(page.timeline_png), _image(page.minutes_png),
+    return (transcript_rows(page, plain), page.text(plain), timeline(page), _image(page.minutes_png),
             page.moments, gr.update(value=str(kept) if kept else None, visible=kept is not None),
             f"### {page.title}\n{link}")
+
+
+def transcript_rows(page: pages.VideoPage | None, plain: bool):
+    import pandas as pd
+    lines = page.lines(plain) if page else []
+    return pd.DataFrame([[line.at, line.text] for line in lines], columns=list(pages.TRANSCRIPT_COLUMNS))
+
+
+def seek(page: pages.VideoPage | None, plain: bool, evt: gr.SelectData):
+    """A click on a transcript line plays the video from where the line starts."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else -1
+    at = page.seek_to(plain, row, evt.row_value) if page else None
+    return gr.update() if at is None else gr.Video(playback_position=at)
+
+
+def timeline(page: pages.VideoPage | None, from_s: float | None = None, to_s: float | None = None):
+    """The event timeline between two times (default: all of it), thinned to what a plot can draw."""
+    import pandas as pd
+    rows = pages.timeline_points(page.timeline, from_s, to_s) if page else []
+    lim = ([from_s / 60, to_s / 60] if from_s is not None and to_s is not None
+           else [0, page.duration_s / 60] if page else None)
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=list(pages.TIMELINE_COLUMNS)), x_lim=lim)
+
+
+def zoom(page: pages.VideoPage | None, evt: gr.SelectData):
+    """A stretch dragged across the timeline: that stretch, drawn at up to full resolution."""
+    lo, hi = sorted(float(v) for v in evt.index[:2])
+    return timeline(page, lo * 60, hi * 60)
 
 
 def _image(png: bytes):
@@ -210,7 +241,7 @@ def pick(app: App, choice: str | None):
         raise gr.Error("Pick a video first.")
     video_id, stream = choice.split(":")
     page = pages.video_page(app.store, app.store.target(video_id, int(stream)).analysis_id)
-    return page.rich_text, table(page), page, gr.Tabs(selected="analyse")
+    return page.text(), table(page), page.transcript.as_json(), page, gr.Tabs(selected="analyse")
 
 
 def run_query(app: App, sql: str):
@@ -246,15 +277,21 @@ class View:
 
     title: gr.Markdown
     player: gr.Video
-    transcript: gr.Textbox
+    lines: gr.Dataframe         # the transcript, one row per line; a click seeks the player
+    text: gr.Textbox            # the transcript as text (the API's first output)
+    rich: gr.JSON               # ... and as JSON (the API's third)
     plain: gr.Checkbox
-    timeline: gr.Image
+    timeline: gr.LinePlot
     chart: gr.Image
     minutes: gr.Dataframe
     moments: gr.State
 
+    def analysis_outputs(self, current: gr.State) -> list:
+        """What `analyze` returns, in the API's order."""
+        return [self.text, self.minutes, self.rich, current]
+
     def page_outputs(self) -> list:
-        return [self.transcript, self.timeline, self.chart, self.moments, self.player, self.title]
+        return [self.lines, self.text, self.timeline, self.chart, self.moments, self.player, self.title]
 
 
 def build(app: App) -> gr.Blocks:
@@ -283,19 +320,30 @@ def _analyse_tab(app: App, current: gr.State) -> View:
         with gr.Column(scale=2):
             title = gr.Markdown(elem_id="title")
             player = gr.Video(label="Video", interactive=False, visible=False, elem_id="player")
-            transcript = gr.Textbox(label="Transcript", lines=6, interactive=False, elem_id="transcript")
+            lines = gr.Dataframe(headers=list(pages.TRANSCRIPT_COLUMNS), label="Transcript (click a line to play it)",
+                                 interactive=False, wrap=True, max_height=420, column_widths=["12%", "88%"],
+                                 elem_id="transcript")
             plain = gr.Checkbox(label="Plain text (no tags)", elem_id="plain")
+            with gr.Accordion("Transcript as text", open=False):
+                text = gr.Textbox(show_label=False, lines=8, interactive=False, elem_id="transcript-text")
+            rich = gr.JSON(visible=False, elem_id="transcript-json")
+    timeline_plot = gr.LinePlot(x="minute", y="probability", color="sound", color_map=pages.TIMELINE_COLORS,
+                                tooltip=["at", "sound", "probability"], y_lim=[0, 1],
+                                label="Event probability (drag across to zoom, double-click for the whole video)",
+                                elem_id="timeline")
     box = gr.Column(elem_id="moments")
-    view = View(title, player, transcript, plain, timeline=gr.Image(interactive=False, show_label=False,
-                                                                    elem_id="timeline"),
+    view = View(title, player, lines, text, rich, plain, timeline=timeline_plot,
                 chart=gr.Image(interactive=False, show_label=False, elem_id="chart"),
                 minutes=gr.Dataframe(label="Per minute", interactive=False, elem_id="minutes"), moments=gr.State([]))
     _moment_buttons(box, view)
-    run = go.click(partial(analyse, app), [upload, language, recording], [transcript, view.minutes, current],
+    run = go.click(partial(analyse, app), [upload, language, recording], view.analysis_outputs(current),
                    api_name="analyze")
     run.success(partial(show, app), [current, plain], view.page_outputs(), api_visibility="private")
-    plain.change(lambda page, on: (page.plain_text if on else page.rich_text) if page else "", [current, plain],
-                 transcript, api_visibility="private")
+    plain.change(lambda page, on: (transcript_rows(page, on), page.text(on) if page else ""), [current, plain],
+                 [lines, text], api_visibility="private")
+    lines.select(seek, [current, plain], player, api_visibility="private")
+    timeline_plot.select(zoom, current, timeline_plot, api_visibility="private")
+    timeline_plot.double_click(timeline, current, timeline_plot, api_visibility="private")
     return view
 
 
@@ -320,7 +368,7 @@ def _library_tab(app: App, current: gr.State, tabs: gr.Tabs, view: View, library
         choice = gr.Dropdown(label="Video", choices=[], elem_id="pick", scale=3)
         show_page = gr.Button("Show its page", elem_id="show", scale=1)
     library.select(partial(leaderboard, app), None, [board, choice], api_visibility="private")
-    picked = show_page.click(partial(pick, app), choice, [view.transcript, view.minutes, current, tabs],
+    picked = show_page.click(partial(pick, app), choice, [*view.analysis_outputs(current), tabs],
                              api_visibility="private")
     picked.success(partial(show, app), [current, view.plain], view.page_outputs(), api_visibility="private")
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from laughtrack.store.records import CollectionReport, LanguageShare, Summary, VideoReport
+from laughtrack import captions
+from laughtrack.transcript import RichTranscript, SpeechLine, clock
 from reports import charts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,10 +21,12 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 @dataclass(frozen=True)
 class Report:
-    """One page: its HTML and the PNG charts it shows inline (file name → bytes)."""
+    """One page: its HTML, the PNG charts it shows inline (file name → bytes), and the files written
+    beside it (captions.vtt)."""
 
     html: str
     images: dict[str, bytes]
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def num(value, digits: int = 2) -> str:
@@ -32,12 +36,6 @@ def num(value, digits: int = 2) -> str:
     if isinstance(value, (int, str)):
         return str(value)
     return f"{value:.{digits}f}"
-
-
-def clock(seconds: float) -> str:
-    """m:ss.s for a time in the video."""
-    m, s = divmod(seconds, 60)
-    return f"{int(m)}:{s:04.1f}"
 
 
 def summary_cards(summary: Summary, languages: list[LanguageShare]) -> list[tuple[str, str]]:
@@ -59,10 +57,17 @@ def summary_cards(summary: Summary, languages: list[LanguageShare]) -> list[tupl
 REPORT_MINUTE_FIELDS = ("minute", "laughter_s", "applause_s", "laughter_count", "applause_count", "speech_s", "covered_s")
 
 
-def video_report(data: VideoReport, back: str | None = None) -> Report:
-    """The per-video page from `store.video_report`."""
+CAPTIONS_FILE = "captions.vtt"
+
+
+def video_report(data: VideoReport, transcript: RichTranscript | None = None, back: str | None = None) -> Report:
+    """The per-video page from `store.video_report` and the analysis' rich transcript: the video
+    itself (its own file, with the captions as a track), every time a link that plays it from there."""
     s = data.summary
     duration = s.duration_s or 0.0
+    transcript = transcript or RichTranscript(())
+    vtt = captions.render(captions.caption_cues(transcript), "vtt")
+    source = Path(str(s.path))
     images = {
         "minutes.png": charts.minute_bars(data.minutes),
         "timeline.png": charts.probability_timeline(data.timeline, data.events, duration),
@@ -77,10 +82,15 @@ def video_report(data: VideoReport, back: str | None = None) -> Report:
         model_short=str(s.model_sha256)[:16], cards=summary_cards(s, data.languages), images=list(alts.items()),
         inline=_inline(images),
         moments=[{"rank": m.rank, "label": m.label, "start": clock(m.start_s), "end": clock(m.end_s),
-                  "seconds": num(m.seconds), "peak_p": num(m.peak_p), "said_before": m.said_before}
-                 for m in data.moments],
-        minutes=[{k: num(getattr(m, k)) for k in REPORT_MINUTE_FIELDS} for m in data.minutes])
-    return Report(html, images)
+                  "t": round(m.start_s, 2), "seconds": num(m.seconds), "peak_p": num(m.peak_p),
+                  "said_before": m.said_before} for m in data.moments],
+        minutes=[{k: num(getattr(m, k)) for k in REPORT_MINUTE_FIELDS} for m in data.minutes],
+        video=source.as_uri() if source.is_absolute() else None, captions_file=CAPTIONS_FILE,
+        track="data:text/vtt;base64," + base64.b64encode(vtt.encode("utf-8")).decode("ascii"),
+        language=next((i.language for i in transcript.speech if i.language), "und"),
+        lines=[{"t": round(i.start_s, 2), "at": clock(i.start_s), "text": i.text(),
+                "kind": "speech" if isinstance(i, SpeechLine) else "sound"} for i in transcript.items])
+    return Report(html, images, {CAPTIONS_FILE: vtt.encode("utf-8")})
 
 
 def collection_report(data: CollectionReport, links: dict[tuple[str, int], str]) -> Report:

@@ -12,9 +12,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from laughtrack import transcript
 from laughtrack.errors import disk_fault
 from laughtrack.store import Store
 from laughtrack.store.records import ReportTarget, VideoReport
+from laughtrack.transcript import RichTranscript
 
 PAGES_PER_WORKER = 8      # below this many pages a second process costs more than it saves
 PAGE = "report.html"
@@ -78,17 +80,18 @@ def _render_pages(store: Store, targets: list[ReportTarget], out: Path, workers:
     folders = [page_path(out, t).parent for t in targets]
     workers = max(1, min(workers, len(targets) // PAGES_PER_WORKER))
     if workers == 1:
-        return [write_video_page(store.video_report(t.analysis_id), f) for t, f in zip(targets, folders)]
+        return [write_video_page(store.video_report(t.analysis_id), transcript.of(store, t.analysis_id), f)
+                for t, f in zip(targets, folders)]
     # spawn: the caller may be a threaded Prefect worker, where fork can deadlock
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(write_video_page, [store.video_report(t.analysis_id) for t in targets], folders,
-                             chunksize=4))
+        return list(pool.map(write_video_page, [store.video_report(t.analysis_id) for t in targets],
+                             [transcript.of(store, t.analysis_id) for t in targets], folders, chunksize=4))
 
 
-def write_video_page(data: VideoReport, folder: Path) -> Path:
-    """One video stream's page and its PNGs in `folder` (a worker process may run this)."""
+def write_video_page(data: VideoReport, rich: RichTranscript, folder: Path) -> Path:
+    """One video stream's page, its PNGs and its captions in `folder` (a worker process may run this)."""
     from reports import video_report
-    return _write(video_report(data, back=f"../../{INDEX}"), folder, PAGE)
+    return _write(video_report(data, rich, back=f"../../{INDEX}"), folder, PAGE)
 
 
 def _write(report, folder: Path, name: str, image_dir: Path | None = None) -> Path:
@@ -99,6 +102,8 @@ def _write(report, folder: Path, name: str, image_dir: Path | None = None) -> Pa
     image_dir.mkdir(parents=True, exist_ok=True)
     for image, png in report.images.items():
         _replace(image_dir / image, png)
+    for other, data in report.files.items():
+        _replace(folder / other, data)
     page = folder / name
     _replace(page, report.html.encode("utf-8"))
     return page

@@ -39,6 +39,16 @@ _EMO_EMOJI = {
 }
 
 
+def emotion_emoji(name: str | None) -> str:
+    """How funasr's rich_transcription_postprocess shows an emotion ("" for neutral or unknown)."""
+    return _EMO_EMOJI.get(name or "", "")
+
+
+def event_emoji(name: str | None) -> str:
+    """How funasr's rich_transcription_postprocess shows an event ("" for speech or none)."""
+    return _EVENT_EMOJI.get(name or "", "")
+
+
 def tag(name: str) -> str:
     """The raw token for a tag name: `tag("en") == "<|en|>"`."""
     return f"<|{name}|>"

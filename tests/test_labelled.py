@@ -15,6 +15,7 @@ from praatio.utilities.constants import Interval
 from typer.testing import CliRunner
 
 import timelines
+from laughtrack import captions
 from laughtrack.labelled import export, labels
 from laughtrack.labelled.evaluation import FileEval, score
 from laughtrack.events import EventOptions
@@ -34,11 +35,11 @@ def test_csv_paths_are_relative_to_the_csv_and_names_are_folded(tmp_path):
     (tmp_path / "media").mkdir()
     (tmp_path / "media" / "a.mp4").write_bytes(b"x")
     (tmp_path / "l.csv").write_text("path,label,start_s,end_s\nmedia/a.mp4,laugh,1.5,3\n"
-                                    "media/a.mp4,Applause,4,6\nmedia/a.mp4,music,7,8\n")
+                                    "media/a.mp4,Applause,4,6\nmedia/a.mp4,music,7,8\nmedia/a.mp4,door,8,9\n")
     got = labels.read([tmp_path / "l.csv"])
     media = str((tmp_path / "media" / "a.mp4").resolve())
-    assert got.files == {media: [Label("Laughter", 1.5, 3.0), Label("Applause", 4.0, 6.0)]}
-    assert got.ignored == {"music": 1}
+    assert got.files == {media: [Label("Laughter", 1.5, 3.0), Label("Applause", 4.0, 6.0), Label("BGM", 7.0, 8.0)]}
+    assert got.ignored == {"door": 1}
 
 
 def test_audacity_track_with_frequency_lines_and_points(tmp_path):
@@ -222,3 +223,44 @@ def test_eval_tune_and_export_end_to_end(tmp_path, no_network, prefect_server, c
     truth = [float(r["start_s"]) for r in rows if "laughter_under_speech" in r["path"] and r["label"] == "laughter"]
     near = [t for t in truth if any(abs(t - x) <= 1.0 for x in laughs)]
     assert len(near) >= len(truth) - 1 and len(laughs) <= len(truth) + 1, (truth, laughs)   # an editor's list
+
+
+@pytest.mark.timeout(600)
+def test_captions_are_labels_for_eval_and_tune(tmp_path, no_network, prefect_server, cache_dir):
+    """The captions `laughtrack synth` writes beside a talk, as a captioner's file: eval scores
+    laughtrack high on them, a file 3 s late low; tune runs on them; a broken file is refused
+    with its file:line before anything is analysed."""
+    from laughtrack.synthetic import synth
+    talk = tmp_path / "talk.mp4"
+    synth.render_to(synth.parse_timeline({"duration_s": 75.3, "seed": 61, "segments": [
+        {"start_s": 0, "end_s": 20.2, "kind": "speech"}, {"start_s": 20.2, "end_s": 24.5, "kind": "laughter"},
+        {"start_s": 25, "end_s": 55.4, "kind": "speech"}, {"start_s": 57.1, "end_s": 63.3, "kind": "applause"},
+        {"start_s": 63.3, "end_s": 70, "kind": "speech"}, {"start_s": 70.2, "end_s": 74.1, "kind": "laughter"}]}),
+        talk)
+    vtt = tmp_path / "talk.captions.vtt"
+    assert "[LAUGHTER]" in vtt.read_text() and "[APPLAUSE]" in vtt.read_text()
+    common = ["--db", str(tmp_path / "r.duckdb"), "--model", "fixture"]
+    result = CliRunner().invoke(app, ["eval", str(vtt), *common, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    own = json.loads(result.stdout)
+    assert "caption labels (1 file(s))" in result.stderr and "collar is 2 s" in result.stderr
+    assert own["Laughter"]["event_f1"] == 1.0 and own["Applause"]["event_f1"] == 1.0, own
+    assert own["Laughter"]["segment_f1"] >= 0.9 and own["Applause"]["segment_f1"] >= 0.9, own
+
+    late = tmp_path / "late" / "talk.srt"                  # the same captions, 3 s late, as SRT
+    late.parent.mkdir()
+    (late.parent / "talk.mp4").symlink_to(talk)
+    cues = [(w, c) for w, c in captions.read(vtt)]
+    late.write_text(captions.render([captions.Cue(c.start_s + 3, c.end_s + 3, c.text) for _, c in cues], "srt"))
+    shifted = json.loads(cli("eval", str(late), *common, "--format", "json"))
+    assert shifted["Laughter"]["event_f1"] == 0.0 and shifted["overall"]["event_f1"] < own["overall"]["event_f1"]
+
+    table = cli("tune", str(vtt), *common, "--save", "captioned")
+    assert "mean event F1" in table
+
+    broken = tmp_path / "broken" / "talk.vtt"
+    broken.parent.mkdir()
+    (broken.parent / "talk.mp4").symlink_to(talk)
+    broken.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhi\n\n00:00:09.000 --> 00:00:05.000\n[laughs]\n")
+    refused = CliRunner().invoke(app, ["eval", str(broken), *common])
+    assert refused.exit_code == 1 and f"{broken}:6: the cue ends" in refused.output, refused.output

@@ -150,8 +150,8 @@ def test_charts_are_real_pngs_of_the_stated_size(analysed):
         assert pixels[..., :3].std() > 0.02, f"{png} looks blank"
 
 
-def test_pages_render_in_headless_chromium_without_errors(analysed, artifacts):
-    _, index, pages, _ = analysed
+@pytest.fixture(scope="module")
+def chromium():
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail("Debian chromium and chromium-driver are needed: `make test` installs them "
                     "(apt-get install chromium chromium-driver)")
@@ -161,22 +161,71 @@ def test_pages_render_in_headless_chromium_without_errors(analysed, artifacts):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1100,1600", "--disable-dev-shm-usage"):
+                 "--window-size=1100,1600", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        for name, html in [("index", index)] + [(n, p / "report.html") for n, p in pages.items()]:
-            driver.get(html.as_uri())
-            decoded = driver.execute_script(
-                "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-            assert decoded and all(decoded), (name, decoded)
-            severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-            assert severe == [], (name, severe)
-            shot = artifacts / f"report-{name}.png"
-            assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    finally:
-        driver.quit()
+    yield driver
+    driver.quit()
+
+
+def test_pages_render_in_headless_chromium_without_errors(analysed, artifacts, chromium):
+    _, index, pages, _ = analysed
+    driver = chromium
+    for name, html in [("index", index)] + [(n, p / "report.html") for n, p in pages.items()]:
+        driver.get(html.as_uri())
+        decoded = driver.execute_script(
+            "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        assert decoded and all(decoded), (name, decoded)
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert severe == [], (name, severe)
+        shot = artifacts / f"report-{name}.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_a_report_plays_its_video_from_any_line_with_captions_and_sound_cues(analysed, artifacts, chromium):
+    """The report's transcript: every laugh of the truth is a line near its time; a click on a time
+    plays the video from there; the captions (a track of the video, and captions.vtt beside the
+    page) show [LAUGHTER] while the audience laughs."""
+    import webvtt
+    from selenium.webdriver.common.by import By
+    _, _, pages, _ = analysed
+    page = pages["lively"] / "report.html"
+    laughs = [s for s in TIMELINES["lively"]["segments"] if s["kind"] == "laughter"]
+    cues = [(c.start_time.in_milliseconds() / 1000, c.text) for c in webvtt.read(str(page.parent / "captions.vtt"))]
+    for laugh in laughs:
+        assert [t for t, text in cues if "[LAUGHTER]" in text and abs(t - laugh["start_s"]) <= 0.5], (laugh, cues)
+    driver = chromium
+    driver.get(page.as_uri())
+    rows = driver.find_elements(By.CSS_SELECTOR, "#transcript tr")
+    sounds = [(float(r.get_attribute("data-t")), r) for r in rows if "sound" in r.get_attribute("class")]
+    target_t, row = next((t, r) for t, r in sounds if abs(t - laughs[1]["start_s"]) <= 0.5)
+    assert "[laughter" in row.text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    row.find_element(By.CSS_SELECTOR, "a.t").click()
+    state = wait_until(lambda: driver.execute_script(
+        "const v = document.getElementById('player'); const cues = v.textTracks[0].activeCues;"
+        "const now = document.querySelector('#transcript tr.now');"
+        "return v.readyState >= 1 && v.currentTime >= arguments[0] && cues && cues.length && now ? "
+        "[v.currentTime, [...cues].map(c => c.text), now.dataset.t] : null",
+        target_t), 60)
+    assert state is not None, driver.get_log("browser")
+    position, active, marked = state
+    assert target_t <= position < target_t + 3 and any("[LAUGHTER]" in c for c in active), state
+    assert float(marked) == pytest.approx(target_t, abs=0.5)
+    assert driver.execute_script("return document.getElementById('player').textTracks[0].mode") == "showing"
+    driver.save_screenshot(str(artifacts / "report-transcript.png"))
+
+
+def wait_until(check, seconds: float):
+    import time
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    return None
 
 
 def test_the_flow_publishes_prefect_artifacts(analysed):

@@ -193,3 +193,22 @@ def test_query_on_a_missing_database_says_how_to_make_one(tmp_path):
     with pytest.raises(StoreError, match="laughtrack analyze"):
         open_store(tmp_path / "none.duckdb").query("SELECT 1")
 
+
+
+def test_a_query_leaves_no_thread_holding_its_connection(tmp_path, monkeypatch):
+    """The time limit's timer is gone when the query returns, however late its thread wakes (as on
+    a loaded machine): a timer thread still holding the connection would free it during the
+    interpreter's teardown, and DuckDB aborts the process there (`terminate called without an
+    active exception`, duckdb/duckdb#13904; seen once in CI's cluster test)."""
+    import threading
+    import time as time_mod
+
+    class SlowTimer(threading.Timer):
+        def run(self):
+            super().run()
+            time_mod.sleep(0.3)             # wakes late, as under load
+    monkeypatch.setattr("laughtrack.store.sql.threading.Timer", SlowTimer)
+    store = open_store(tmp_path / "r.duckdb")
+    store.write_analysis(rows())
+    assert store.query("SELECT count(*) FROM videos")[1] == [(1,)]
+    assert [t for t in threading.enumerate() if isinstance(t, threading.Timer)] == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -89,6 +90,15 @@ def table(driver, root: str) -> list[list[str]]:
     return [[c.text for c in r.find_elements(By.CSS_SELECTOR, "div[role=gridcell]")] for r in rows]
 
 
+def settled(read):
+    """`read()`, or None while the page is still redrawing what it reads."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    try:
+        return read()
+    except StaleElementReferenceException:
+        return None
+
+
 def upload(driver, url: str, path: Path) -> None:
     driver.get(url)
     wait_for(lambda: by(driver, "#media input[type=file]"), 60, what="the upload box")
@@ -143,9 +153,10 @@ def test_an_upload_through_the_page_shows_the_truth_and_the_database(ui, browser
     assert [(m.minute, m.laughter_s, m.applause_s, m.laughter_count, m.applause_count, m.speech_s)
             for m in stored] == [(g.minute, g.laughter_s, g.applause_s, g.laughter_count, g.applause_count, g.speech_s)
                                  for g in got]
-    transcript = by(browser, "#transcript textarea")[0].get_attribute("value")
-    assert transcript and "<|" not in transcript
-    wait_for(lambda: by(browser, "#timeline img") and by(browser, "#chart img"), 60, what="the charts")
+    lines = wait_for(lambda: table(browser, "#transcript"), 60, what="the transcript")
+    assert lines and all(re.fullmatch(r"\d+:\d\d\.\d", at) for at, _ in lines), lines
+    assert any("[laughter" in line for _, line in lines) and not any("<|" in line for _, line in lines), lines
+    wait_for(lambda: by(browser, "#timeline svg") and by(browser, "#chart img"), 60, what="the charts")
     assert by(browser, "#title a[href*='report.html']"), "no link to the full report"
     buttons = wait_for(lambda: by(browser, "#moments button"), 60, what="the moment buttons")
     buttons[0].click()
@@ -202,7 +213,6 @@ def test_the_library_shows_a_page_without_analysing_again(ui, browser, analysed)
     wait_for(lambda: table(browser, "#board"), 60, what="the leaderboard")
     board = table(browser, "#board")
     assert len(board) >= 1
-    import re
     assert not [c for r in board for c in r if re.fullmatch(r"-?\d+\.\d{3,}", c)], board   # no 49.00000000000001
     by(browser, "#pick input")[0].click()
     wait_for(lambda: by(browser, "li[role=option]"), 30, what="the videos in the list")[0].click()
@@ -236,7 +246,7 @@ def test_the_query_tab_reads_and_refuses_writes(ui, browser, analysed, artifacts
 
 def test_a_gradio_client_script_calls_analyze(ui, talk, analysed):
     url, db, _ = ui
-    transcript, minutes = analysed
+    transcript, minutes, rich = analysed
     assert isinstance(transcript, str) and minutes["headers"] == ["minute", "laughter_s", "applause_s", "laughs",
                                                                   "applause_bursts", "speech_s"]
     stored = open_store(db).query("SELECT d.minute, d.laughter_s, d.applause_s, d.laughter_count, d.applause_count, "
@@ -296,9 +306,56 @@ def test_a_runaway_query_stops_within_its_limit_and_the_page_keeps_analysing(ui,
     t0 = time.monotonic()
     job = client.submit("SELECT sum(a.range * b.range) FROM range(100000000) a, range(1000) b", api_name="/query")
     fresh = render(tmp_path_factory, "during a query.mp4", 53)
-    transcript, minutes = client.predict(handle_file(str(fresh)), "auto", api_name="/analyze")
+    _, minutes, _ = client.predict(handle_file(str(fresh)), "auto", api_name="/analyze")
     assert minutes["data"], "the analysis made while the query ran gave no minutes"
     with pytest.raises(AppError, match="time limit"):
         job.result(timeout=120)
     assert time.monotonic() - t0 < QUERY_LIMIT_S + 60
     assert open_store(db).query("SELECT count(*) FROM engagement WHERE video_id = ?", [video_id(fresh)])[1] == [(1,)]
+
+
+def test_the_timed_transcript_marks_each_laugh_and_applause_where_it_happened(ui, talk, analysed):
+    """`/analyze`'s transcript: a sound line within 0.5 s of each laugh and applause of the truth,
+    no line of speech across one, the same items as text (times first) and as JSON."""
+    text, _, rich = analysed
+    truth = synth.read_truth(talk.with_suffix(".truth.json"))
+    sounds = [i for i in rich if i["kind"] == "sound"]
+    for seg in TALK["segments"]:
+        if seg["kind"] in ("laughter", "applause"):
+            label = seg["kind"].capitalize()
+            assert [s for s in sounds if s["label"] == label and abs(s["start_s"] - seg["start_s"]) <= 0.5], \
+                (seg, sounds)
+    for item in rich:
+        if item["kind"] == "speech":
+            assert item["words"] and not [s for s in sounds if s["label"] in ("Laughter", "Applause") and
+                                          s["start_s"] < item["end_s"] - 0.05 and s["end_s"] > item["start_s"] + 0.05]
+    assert [line.split("  ", 1)[1] for line in text.splitlines()] == [i["text"] for i in rich]
+    assert truth and re.match(r"0:\d\d\.\d  ", text)
+
+
+def test_a_click_on_a_transcript_line_plays_the_video_from_there(ui, browser, talk, analysed, artifacts):
+    from selenium.webdriver.common.by import By
+    url, _, _ = ui
+    upload(browser, url, talk)
+    wait_for(lambda: table(browser, "#transcript"), 300, step=1, what="the transcript")
+    _, _, rich = analysed
+    target = next(i for i in rich if i["kind"] == "speech" and i["start_s"] > 20)
+
+    def click_line() -> bool:            # the table may draw its rows again as it settles: find them afresh
+        from selenium.common.exceptions import StaleElementReferenceException
+        try:
+            row = next(r for r in by(browser, "#transcript div[role=row].virtual-row")
+                       if target["words"][:20] in r.text)
+            row.find_elements(By.CSS_SELECTOR, "div[role=gridcell]")[1].click()
+            return True
+        except (StaleElementReferenceException, StopIteration):
+            return False
+    wait_for(click_line, 60, what="a click on the line")
+    position = wait_for(lambda: browser.execute_script(
+        "const v = document.querySelector('#player video'); return v && v.currentTime > 0 ? v.currentTime : null"),
+        60, what="the player to seek")
+    assert abs(position - target["start_s"]) < 0.6, (position, target)
+    browser.save_screenshot(str(artifacts / "ui-transcript-seek.png"))
+    by(browser, "#plain input")[0].click()
+    wait_for(lambda: settled(lambda: (lambda rows: rows and not any("[" in line for _, line in rows))(
+        table(browser, "#transcript"))), 60, what="the plain text")

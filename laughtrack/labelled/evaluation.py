@@ -16,6 +16,13 @@ from laughtrack.labelled.labels import Label
 
 SEGMENT_S = 1.0      # segment-based resolution (DCASE's usual 1 s)
 COLLAR_S = 0.5       # event-based onset collar: about two hops of the default 0.6/0.3 windows
+CAPTION_COLLAR_S = 2.0   # ... when labels come from captions: a captioner times a cue to a second or two
+
+
+def collar_for(coarse: bool, asked_s: float) -> float:
+    """The event collar to score with: as asked, widened to CAPTION_COLLAR_S for caption labels
+    (whose onsets are the captioner's, not the sound's); segment scores (1 s) are the ones to read first."""
+    return max(asked_s, CAPTION_COLLAR_S) if coarse else asked_s
 
 
 @dataclass(frozen=True, slots=True)

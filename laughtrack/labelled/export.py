@@ -1,16 +1,22 @@
-"""Moments for editors: a stream's events as WebVTT or SRT cues (webvtt-py, srt), an Audacity
-label track, or CSV, so an editor can jump to each laugh. Which video and which events is decided
-here once (`find_video`, `moments`); rendering is pure: events in, text out."""
+"""What `laughtrack export` writes.
+
+- Moments for editors: a stream's events as WebVTT or SRT cues, an Audacity label track, or CSV,
+  so an editor can jump to each laugh.
+- Captions for viewers (`--captions`): the rich transcript as captions (laughtrack/captions.py).
+
+Which video and which events is decided here once (`find_video`, `moments`); rendering is pure:
+events or a transcript in, text out (webvtt-py and srt write the files)."""
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import os
 from dataclasses import asdict
 from pathlib import Path
 
+from laughtrack import captions
+from laughtrack.captions import Cue
 from laughtrack.errors import LaughtrackError
 from laughtrack.store import Store
 from laughtrack.store.records import ReportTarget, StoredEvent
@@ -39,7 +45,7 @@ def wanted_labels(text: str) -> set[str]:
     from laughtrack.labelled.labels import canonical
     names = [x.strip() for x in text.split(",") if x.strip()]
     if not names or any(canonical(n) is None for n in names):
-        raise ValueError(f"--labels {text!r}: use Laughter, Applause and/or Speech")
+        raise ValueError(f"--labels {text!r}: use Laughter, Applause, Speech and/or Music (BGM)")
     return {canonical(n) for n in names}
 
 
@@ -53,20 +59,11 @@ def cue_text(event: StoredEvent) -> str:
 
 
 def _vtt(events: list[StoredEvent]) -> str:
-    import webvtt
-    from webvtt.models import Timestamp
-    doc = webvtt.WebVTT()
-    for e in events:
-        doc.captions.append(webvtt.Caption(str(Timestamp.from_seconds(float(e.start_s))),
-                                           str(Timestamp.from_seconds(float(e.end_s))), cue_text(e)))
-    return doc.content
+    return captions.render([Cue(float(e.start_s), float(e.end_s), cue_text(e)) for e in events], "vtt")
 
 
 def _srt(events: list[StoredEvent]) -> str:
-    import srt
-    return srt.compose([srt.Subtitle(index=i, start=dt.timedelta(seconds=float(e.start_s)),
-                                     end=dt.timedelta(seconds=float(e.end_s)), content=cue_text(e))
-                        for i, e in enumerate(events, 1)], reindex=False)
+    return captions.render([Cue(float(e.start_s), float(e.end_s), cue_text(e)) for e in events], "srt")
 
 
 def _audacity(events: list[StoredEvent]) -> str:

@@ -5,6 +5,9 @@
 - Audacity label tracks (`start<TAB>end<TAB>label`, File → Export → Labels), and
 - Praat TextGrids (long, short or UTF-16; interval tiers; read with praatio): one file per media
   file, beside it with the same stem (`talk.mp4` + `talk.txt` or `talk.TextGrid`).
+- Captions, WebVTT or SRT, beside their media (`talk.vtt`, `talk.en.srt`, `talk.captions.vtt`): their
+  sound cues (`(Laughter)`, `[APPLAUSE]`, `♪`, …) by the table in laughtrack/captions.py. Their
+  times are the captioner's, coarse: the set is marked `coarse` and eval widens its collar.
 
 Label names are folded to the model's event tags (`laugh`, `laughter`, `Laughter` → `Laughter`);
 labels that name none of the scored events are counted and left out. A fault is a LabelError
@@ -22,10 +25,11 @@ from pathlib import Path
 from laughtrack.errors import LaughtrackError
 from laughtrack.paths import MEDIA_SUFFIXES
 
-SCORED = ("Laughter", "Applause", "Speech")
+SCORED = ("Laughter", "Applause", "Speech", "BGM")
 ALIASES = {"laughter": "Laughter", "laugh": "Laughter", "laughs": "Laughter", "laughing": "Laughter",
            "applause": "Applause", "clapping": "Applause", "clap": "Applause", "claps": "Applause",
-           "speech": "Speech", "talk": "Speech", "speaking": "Speech"}
+           "speech": "Speech", "talk": "Speech", "speaking": "Speech", "music": "BGM", "bgm": "BGM"}
+CAPTIONS = (".vtt", ".srt")
 CSV_COLUMNS = ("path", "label", "start_s", "end_s")
 
 
@@ -49,6 +53,13 @@ class LabelSet:
     source: str
     files: dict[str, list[Label]] = field(default_factory=dict)
     ignored: Counter = field(default_factory=Counter)    # label name as written → rows left out
+    captions: list[str] = field(default_factory=list)    # caption files read (their times are coarse)
+    speech_cues: int = 0                                 # caption cues of words alone, left out
+
+    @property
+    def coarse(self) -> bool:
+        """Some labels come from captions: their times are within a second or two, not exact."""
+        return bool(self.captions)
 
     def add(self, media: Path, name: str, start_s: float, end_s: float, where: str) -> None:
         if not 0 <= start_s <= end_s:
@@ -86,21 +97,31 @@ def read(paths: list[Path]) -> LabelSet:
             _read_textgrid(path, media_beside(path), out)
         elif suffix in (".txt", ".tsv", ".labels"):
             _read_audacity(path, media_beside(path), out)
+        elif suffix in CAPTIONS:
+            _read_captions(path, media_beside(path, captions=True), out)
         else:
             raise LabelError(f"{path}: unknown label format; use .csv ({','.join(CSV_COLUMNS)}), "
-                             "an Audacity label track (.txt) or a Praat .TextGrid")
+                             "an Audacity label track (.txt), a Praat .TextGrid, or captions (.vtt, .srt)")
     if not out.files:
         raise LabelError(f"{out.source}: no labelled media")
     return out
 
 
-def media_beside(label_file: Path) -> Path:
-    """The media file a per-file label track belongs to: same folder, same stem."""
-    found = sorted(p for p in label_file.parent.glob(f"{glob.escape(label_file.stem)}.*")
-                   if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file())
+def media_beside(label_file: Path, captions: bool = False) -> Path:
+    """The media file a per-file label track belongs to: same folder, same stem. Captions also
+    name a language or a kind before their suffix (`talk.en.vtt`, `talk.captions.vtt` → `talk.*`)."""
+    stems = [label_file.stem]
+    if captions and "." in label_file.stem:
+        stems.append(label_file.stem.rsplit(".", 1)[0])
+    found = []
+    for stem in stems:
+        found = sorted(p for p in label_file.parent.glob(f"{glob.escape(stem)}.*")
+                       if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file())
+        if found:
+            break
     if not found:
-        raise LabelError(f"{label_file}: no media file named {label_file.stem}.* beside it "
-                         f"(one of {', '.join(sorted(MEDIA_SUFFIXES))})")
+        names, kinds = " or ".join(s + ".*" for s in stems), ", ".join(sorted(MEDIA_SUFFIXES))
+        raise LabelError(f"{label_file}: no media file named {names} beside it (one of {kinds})")
     if len(found) > 1:
         raise LabelError(f"{label_file}: more than one media file named {label_file.stem}.*: "
                          + ", ".join(p.name for p in found))
@@ -146,6 +167,21 @@ def _read_audacity(path: Path, media: Path, out: LabelSet) -> None:
         else:
             raise LabelError(f"{where}: expected start<TAB>end<TAB>label, got {line[:60]!r}")
         out.add(media, name, start, end, where)
+
+
+def _read_captions(path: Path, media: Path, out: LabelSet) -> None:
+    """A caption file's sound cues as labels; its other cues counted (laughtrack/captions.py)."""
+    from laughtrack import captions
+    try:
+        found = captions.sounds(path)
+    except captions.CaptionError as exc:
+        raise LabelError(str(exc)) from None
+    out.files.setdefault(str(media.resolve()), [])
+    out.captions.append(str(path))
+    out.speech_cues += found.speech_cues
+    out.ignored.update(found.other)
+    for s in found.sounds:
+        out.add(media, s.label, s.start_s, s.end_s, s.where)
 
 
 def _read_textgrid(path: Path, media: Path, out: LabelSet) -> None:

@@ -31,8 +31,6 @@ DONE_CONTENTS_SQL = ("SELECT DISTINCT v.sha256 FROM videos v JOIN analyses a USI
 TARGETS_SQL = "SELECT video_id, stream_index, analysis_id FROM engagement ORDER BY video_id, stream_index"
 DURATIONS_SQL = "SELECT analysis_id, duration_s FROM analyses WHERE analysis_id IN (SELECT unnest(?))"
 EVENTS_SQL = "SELECT label, start_s, end_s, peak_p, mean_p FROM events WHERE analysis_id = ? ORDER BY start_s, label"
-WINDOW_PROBS_SQL = ("SELECT start_s, end_s, " + ", ".join(schema.EVENT_COLUMNS.values())
-                    + " FROM windows WHERE analysis_id = ? ORDER BY start_s, end_s")
 EVENT_SET_SQL = "SELECT options_json FROM event_sets WHERE name = ? ORDER BY saved_at DESC LIMIT 1"
 FIND_VIDEO_SQL = ("SELECT DISTINCT video_id FROM latest_analyses WHERE starts_with(video_id, ?) "
                   "UNION SELECT DISTINCT p.video_id FROM video_paths p JOIN latest_analyses a USING (video_id) "
@@ -97,15 +95,16 @@ class Reads:
         with self._reader() as con:
             return rows_as(StoredEvent, con.execute(EVENTS_SQL, [analysis_id]))
 
-    def window_probs(self, analysis_id: str) -> WindowProbs:
-        """An analysis' windows with every event probability, columnar."""
+    def window_probs(self, analysis_id: str, family: str = "event") -> WindowProbs:
+        """An analysis' windows with every probability of one tag family (event or emotion), columnar."""
+        columns = {"event": schema.EVENT_COLUMNS, "emotion": schema.EMOTION_COLUMNS}[family]
         with self._reader() as con:
-            cur = con.execute(WINDOW_PROBS_SQL, [analysis_id])
+            cur = con.execute(f"SELECT start_s, end_s, {', '.join(columns.values())} FROM windows "
+                              "WHERE analysis_id = ? ORDER BY start_s, end_s", [analysis_id])
             names = [d[0] for d in cur.description]
             cols = np.asarray(cur.fetchall(), dtype=np.float64).reshape(-1, len(names)).T
         by_name = dict(zip(names, cols))
-        return WindowProbs(by_name["start_s"], by_name["end_s"],
-                           {tag: by_name[col] for tag, col in schema.EVENT_COLUMNS.items()})
+        return WindowProbs(by_name["start_s"], by_name["end_s"], {tag: by_name[col] for tag, col in columns.items()})
 
     def done_analyses(self, analysis_ids: list[str]) -> set[str]:
         """Which of these analyses are complete in the database."""

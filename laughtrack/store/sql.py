@@ -157,8 +157,9 @@ class SqlStore(Reads, Writes):
                                  "`laughtrack query --memory SIZE` (or LAUGHTRACK_QUERY_MEMORY) allows more") from None
             except duckdb.Error as exc:
                 raise self._error(exc) from None
-            finally:
-                timer.cancel()
+            finally:   # joined: a timer thread left running would free the connection it holds during the
+                timer.cancel()      # interpreter's teardown, which aborts the process (duckdb/duckdb#13904)
+                timer.join()
 
     @staticmethod
     def _check_one(con: duckdb.DuckDBPyConnection, sql: str) -> None:

@@ -246,16 +246,34 @@ def applause(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_to(timeline: Timeline, out: Path) -> Path:
-    """Render `timeline` to the media file `out`, its per-minute truth to `out.truth.json` and its
-    labels to `out.labels.csv` (the `laughtrack eval` format); return the truth's path."""
+    """Render `timeline` to the media file `out`, its per-minute truth to `out.truth.json`, its
+    labels to `out.labels.csv` (the `laughtrack eval` format) and its captions, the words and the
+    sounds, to `out.captions.vtt` (a captioned set: `laughtrack eval out.captions.vtt`); return the
+    truth's path."""
     from laughtrack import media
     out = Path(out)
-    media.write_media(render(timeline)[0], out)
+    audio, words = render(timeline)
+    media.write_media(audio, out)
     beside = (lambda ext: out.with_name(out.name + ext)) if out.suffix == "" else out.with_suffix
     truth = beside(".truth.json")
     truth.write_text(json.dumps([asdict(t) for t in per_minute_truth(timeline)], indent=1) + "\n")
     beside(".labels.csv").write_text(labels_csv(timeline, out.name))
+    beside(".captions.vtt").write_text(captions_vtt(timeline, words), encoding="utf-8")
     return truth
+
+
+def captions_vtt(timeline: Timeline, words: list[tuple[float, float, str]]) -> str:
+    """The truth as captions (laughtrack/captions.py): each speech stretch's words, and a sound cue
+    (`[LAUGHTER]`, `[APPLAUSE]`) at each laugh and applause."""
+    from laughtrack import captions
+    from laughtrack.transcript import RichTranscript, SoundLine, SpeechLine
+    spans = kind_spans(timeline)
+    items: list = [SpeechLine(a / 1000, b / 1000, None, None, None,
+                              " ".join(w for s, e, w in words if a / 1000 <= s < b / 1000))
+                   for a, b in spans.get("speech", [])]
+    items += [SoundLine(a / 1000, b / 1000, tag, 1.0, 1.0)
+              for kind, tag in (("laughter", "Laughter"), ("applause", "Applause")) for a, b in spans.get(kind, [])]
+    return captions.render(captions.caption_cues(RichTranscript.ordered(items)), "vtt")
 
 
 def labels_csv(timeline: Timeline, media_name: str) -> str:
