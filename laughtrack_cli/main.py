@@ -455,12 +455,13 @@ def export(video: str = typer.Option(..., "--video", help="Video id, a unique pr
            db: Db = None, lake_data: LakeData = None) -> None:
     """A video's laughter and applause moments as cues, chapters or labels for an editor; with
     --captions, its rich transcript as captions for viewers."""
+    from laughtrack import captions as captions_mod
     from laughtrack.labelled import export as export_mod
     from laughtrack.store import open_store
     if format not in export_mod.FORMATS:
         _fail(f"--format {format!r}: use one of {', '.join(export_mod.FORMATS)}", code=2)
-    if captions and format not in export_mod.CAPTION_FORMATS:
-        _fail(f"--captions --format {format!r}: captions are {' or '.join(export_mod.CAPTION_FORMATS)}", code=2)
+    if captions and format not in captions_mod.FORMATS:
+        _fail(f"--captions --format {format!r}: captions are {' or '.join(captions_mod.FORMATS)}", code=2)
     try:
         wanted = export_mod.wanted_labels(labels)
     except ValueError as exc:
@@ -472,8 +473,8 @@ def export(video: str = typer.Option(..., "--video", help="Video id, a unique pr
         _fail(str(exc))
     if captions:
         from laughtrack import transcript
-        cues = export_mod.caption_cues(transcript.of(store, target.analysis_id))
-        text, what = export_mod.render_cues(cues, format), f"{len(cues)} caption(s)"
+        cues = captions_mod.caption_cues(transcript.of(store, target.analysis_id))
+        text, what = captions_mod.render(cues, format), f"{len(cues)} caption(s)"
     else:
         events = export_mod.moments(store, target, wanted)
         text, what = export_mod.render(events, format), f"{len(events)} moment(s)"

@@ -258,6 +258,17 @@ def test_captions_are_labels_for_eval_and_tune(tmp_path, no_network, prefect_ser
     table = cli("tune", str(vtt), *common, "--save", "captioned")
     assert "mean event F1" in table
 
+    written = list(srt.parse(cli("export", "--db", str(tmp_path / "r.duckdb"), "--video", str(talk), "--captions",
+                                 "-f", "srt")))                 # laughtrack's own captions of the talk
+    assert all(len(s.content.split("\n")) <= 2 and max(map(len, s.content.split("\n"))) <= 42 and
+               (s.end - s.start).total_seconds() <= 7.0 for s in written)
+    assert all(a.end <= b.start for a, b in zip(written, written[1:]))
+    laughs = [s.start.total_seconds() for s in written if "[LAUGHTER]" in s.content]
+    assert [t for t in laughs if abs(t - 20.2) <= 0.5] and [t for t in laughs if abs(t - 70.2) <= 0.5], laughs
+    wrong = CliRunner().invoke(app, ["export", "--db", str(tmp_path / "r.duckdb"), "--video", str(talk),
+                                     "--captions", "-f", "csv"])
+    assert wrong.exit_code == 2 and "captions are vtt or srt" in wrong.output
+
     broken = tmp_path / "broken" / "talk.vtt"
     broken.parent.mkdir()
     (broken.parent / "talk.mp4").symlink_to(talk)
