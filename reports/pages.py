@@ -12,7 +12,7 @@ import numpy as np
 from laughtrack import transcript as transcript_mod
 from laughtrack.store import Store
 from laughtrack.store.records import MinuteDensity, Moment, ReportTarget, Timeline
-from laughtrack.transcript import RichTranscript, SpeechLine, clock
+from laughtrack.transcript import RichTranscript, clock
 from reports import charts
 
 # The per-minute table of the page and of the `analyze` API (DESIGN.md "Web page"): (column, field).

@@ -170,7 +170,7 @@ def test_exports_open_in_their_libraries(tmp_path):
 
 def write_set(tmp_path):
     """The accuracy and overlap sets as one labelled set (the labels `laughtrack synth` writes)."""
-    from laughtrack.synthetic import demo, synth
+    from laughtrack.synthetic import synth
     rows = ["path,label,start_s,end_s"]
     for name, timeline in (timelines.accuracy_timelines() | timelines.overlap_timelines()).items():
         media = tmp_path / f"{name}.wav"

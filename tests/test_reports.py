@@ -2,8 +2,6 @@
 PNGs, and edge cases (no laughter, a 10-second video) still read sensibly."""
 
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 

@@ -123,7 +123,7 @@ def media_beside(label_file: Path, captions: bool = False) -> Path:
         names, kinds = " or ".join(s + ".*" for s in stems), ", ".join(sorted(MEDIA_SUFFIXES))
         raise LabelError(f"{label_file}: no media file named {names} beside it (one of {kinds})")
     if len(found) > 1:
-        raise LabelError(f"{label_file}: more than one media file named {label_file.stem}.*: "
+        raise LabelError(f"{label_file}: more than one media file named {stem}.*: "
                          + ", ".join(p.name for p in found))
     return found[0]
 
