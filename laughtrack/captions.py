@@ -1,9 +1,13 @@
 """Captions: the rich transcript written for viewers, and caption files read back as sound labels.
 
-**Writing** (`laughtrack export --captions`, `laughtrack synth`): speech in cues of at most two
-lines of at most 42 columns (a wide CJK character takes two) and at most 7 s; each sound as a cue of
-its own in capitals (`[LAUGHTER]`, `[APPLAUSE]`, `[MUSIC]`, …) as deaf and hard-of-hearing
-captioning marks them; in time order and never overlapping. webvtt-py writes WebVTT, srt writes SRT.
+**Writing** (`laughtrack export --captions`): speech in cues of at most two lines of at most 42
+columns (a wide CJK character takes two) and at most 7 s; each sound in capitals (`[LAUGHTER]`,
+`[APPLAUSE]`, `[MUSIC]`, …) as deaf and hard-of-hearing captioning marks them: a cue of its own in
+the silence it fills (at least 1 s where the silence allows), or, under the words, a tag on the cue
+it falls in; the words are never cut for a sound. In time order, never overlapping. `laughtrack
+synth` writes its truth with each sound at its exact times, over the words where it is (WebVTT
+allows overlapping cues), so that read back as labels they are the truth. webvtt-py writes WebVTT,
+srt writes SRT.
 
 **Reading** (`laughtrack eval` / `tune` given `talk.vtt` or `talk.srt` beside `talk.mp4`): the
 sound cues become labels by this table, case-insensitively (SOUND_FORMS):
@@ -34,15 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from laughtrack.errors import LaughtrackError
-from laughtrack.transcript import RichTranscript, SpeechLine
+from laughtrack.transcript import NAMES, RichTranscript, SpeechLine
 
 FORMATS = ("vtt", "srt")
 LINE_CHARS = 42             # columns per caption line (the broadcasters' usual limit)
 CUE_LINES = 2               # lines per cue
 CUE_MAX_S = 7.0             # a cue longer than this is split
 CUE_MIN_S = 1.0             # a sound cue shorter than this is lengthened (into silence only)
-SOUND_CUES = {"Laughter": "[LAUGHTER]", "Applause": "[APPLAUSE]", "BGM": "[MUSIC]", "Cry": "[CRYING]",
-              "Cough": "[COUGHING]", "Sneeze": "[SNEEZING]"}
+SOUND_MIN_S = 0.5           # a silence shorter than this holds no sound cue: the sound tags the words instead
+SOUND_CUES = {tag: f"[{NAMES[tag].upper()}]" for tag in ("Laughter", "Applause", "BGM", "Cry", "Cough", "Sneeze")}
 SOUND_FORMS = (("Laughter", re.compile(r"\b(laugh|chuckl|giggl|snicker)", re.I)),
                ("Applause", re.compile(r"\b(applau|clap)", re.I)),
                ("BGM", re.compile(r"\bmusic\b", re.I)))
@@ -68,15 +72,22 @@ class Cue:
 # --- writing ------------------------------------------------------------------------------------
 
 def caption_cues(transcript: RichTranscript) -> list[Cue]:
-    """The transcript as captions: speech cues and sound cues, in time order, never overlapping (a
-    cue that runs into the next ends where it starts, or the two become one cue)."""
-    cues: list[Cue] = []
-    for item in transcript.items:
-        if isinstance(item, SpeechLine):
-            cues += _speech_cues(item)
-        elif item.label in SOUND_CUES:
-            cues += _sound_cues(item.start_s, max(item.end_s, item.start_s + CUE_MIN_S), SOUND_CUES[item.label])
-    return _without_overlaps(sorted(cues, key=lambda c: (c.start_s, c.end_s)))
+    """The transcript as captions: speech cues, and each sound in the silences around them (a
+    sound under the words is a tag on the cue it falls in), in time order, never overlapping."""
+    cues = _speech_only(transcript)
+    for item in transcript.sounds:
+        if item.label in SOUND_CUES:
+            cues = _with_sound(cues, item.start_s, item.end_s, SOUND_CUES[item.label])
+    return cues
+
+
+def truth_cues(transcript: RichTranscript) -> list[Cue]:
+    """Captions of a known truth (`laughtrack synth`): speech cues, and each sound a cue at its exact
+    times, overlapping the words where it does (WebVTT and SRT allow it), so that read back as labels
+    they give the truth's times."""
+    sounds = [cue for item in transcript.sounds if item.label in SOUND_CUES
+              for cue in _sound_cues(item.start_s, item.end_s, SOUND_CUES[item.label])]
+    return sorted(_speech_only(transcript) + sounds, key=lambda c: (c.start_s, c.end_s))
 
 
 def render(cues: list[Cue], fmt: str) -> str:
@@ -102,6 +113,21 @@ def columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _speech_only(transcript: RichTranscript) -> list[Cue]:
+    """The speech lines' cues in time order, none overlapping: a cue ends where the next begins
+    (one that begins with it is said after it)."""
+    out: list[Cue] = []
+    for c in sorted((cue for line in transcript.speech for cue in _speech_cues(line)), key=lambda c: c.start_s):
+        if out and c.start_s < out[-1].end_s:
+            prev = out[-1]
+            if c.start_s > prev.start_s:
+                out[-1] = Cue(prev.start_s, c.start_s, prev.text)
+            else:
+                c = Cue(prev.end_s, prev.end_s + (c.end_s - c.start_s), c.text)
+        out.append(c)
+    return out
+
+
 def _sound_cues(start: float, end: float, text: str) -> list[Cue]:
     """A sound as cues of ≤ 7 s (a long applause says so again, rather than one cue for a minute)."""
     pieces = max(1, -(-(end - start) // CUE_MAX_S))
@@ -109,14 +135,58 @@ def _sound_cues(start: float, end: float, text: str) -> list[Cue]:
     return [Cue(round(start + k * step, 3), round(start + (k + 1) * step, 3), text) for k in range(int(pieces))]
 
 
+def _with_sound(cues: list[Cue], start: float, end: float, tag: str) -> list[Cue]:
+    """`cues` with a sound: a cue of its own in each silence it fills (lengthened to CUE_MIN_S
+    where the silence allows), else its tag on the cue it starts in (or the first it meets)."""
+    end = max(end, start + CUE_MIN_S)
+    free = [(a, b) for a, b in _gaps(cues, start, end) if b - a >= SOUND_MIN_S]
+    if free:
+        added = [cue for a, b in free for cue in _sound_cues(a, b, tag)]
+        return sorted(cues + added, key=lambda c: (c.start_s, c.end_s))
+    under = [k for k, c in enumerate(cues) if c.start_s < end and c.end_s > start]
+    if not under or any(tag in cues[k].text for k in under):
+        return cues
+    k = next((k for k in under if cues[k].start_s <= start < cues[k].end_s), under[0])
+    return cues[:k] + _tagged(cues[k], tag, start) + cues[k + 1:]
+
+
+def _gaps(cues: list[Cue], start: float, end: float) -> list[tuple[float, float]]:
+    """The stretches of [start, end) that no cue covers (`cues` in time order)."""
+    gaps, t = [], start
+    for c in cues:
+        if c.end_s <= t or c.start_s >= end:
+            continue
+        if c.start_s > t:
+            gaps.append((t, c.start_s))
+        t = max(t, c.end_s)
+    return gaps + ([(t, end)] if t < end else [])
+
+
+def _tagged(cue: Cue, tag: str, at: float) -> list[Cue]:
+    """A cue that also says a sound: the tag on a line with room, or a line of its own; a full
+    two-line cue is first split into its lines (its time shared by their widths), and the tag goes
+    with the line said when the sound starts."""
+    lines = cue.text.split("\n")
+    for k, line in enumerate(lines):
+        if columns(line) + 1 + columns(tag) <= LINE_CHARS:
+            return [Cue(cue.start_s, cue.end_s, "\n".join(lines[:k] + [f"{line} {tag}"] + lines[k + 1:]))]
+    if len(lines) < CUE_LINES:
+        return [Cue(cue.start_s, cue.end_s, "\n".join(lines + [tag]))]
+    middle = round(cue.start_s + (cue.end_s - cue.start_s) * columns(lines[0]) / max(1, columns(cue.text)), 3)
+    first, second = Cue(cue.start_s, middle, lines[0]), Cue(middle, cue.end_s, "\n".join(lines[1:]))
+    if at < middle:
+        return [Cue(first.start_s, first.end_s, f"{first.text}\n{tag}"), second]
+    return [first] + _tagged(second, tag, at)
+
+
 def _speech_cues(line: SpeechLine) -> list[Cue]:
     """A speech line's words packed into cues of ≤ 2 lines of ≤ 42 columns, each short enough to last
-    ≤ 7 s at the line's pace (its time shared out by columns). Text without spaces (Chinese,
-    Japanese) breaks between characters."""
-    words = [piece for word in line.words.split() for piece in _pieces(word)]
-    width = columns(" ".join(words))
+    ≤ 7 s at the line's pace (its time shared out by columns) and never longer. Text without spaces
+    (Chinese, Japanese) breaks between characters."""
+    width = columns(" ".join(line.words.split()))
     per_col = (line.end_s - line.start_s) / max(1, width)
-    most = int(CUE_MAX_S / per_col) if per_col > 0 else width       # columns one cue may hold
+    most = max(2, int(CUE_MAX_S / per_col)) if per_col > 0 else max(2, width)    # columns one cue may hold
+    words = [piece for word in line.words.split() for piece in _pieces(word, min(LINE_CHARS, most))]
     blocks: list[list[str]] = []
     for word in words:
         lines = blocks[-1] if blocks else None
@@ -130,51 +200,20 @@ def _speech_cues(line: SpeechLine) -> list[Cue]:
         blocks.append([word])
     cues, t = [], line.start_s
     for block in blocks:
-        end = min(line.end_s, t + per_col * (columns(" ".join(block)) + 1))
+        end = min(line.end_s, t + per_col * (columns(" ".join(block)) + 1), t + CUE_MAX_S)
         cues.append(Cue(round(t, 3), round(end, 3), "\n".join(block)))
         t = end
     return cues
 
 
-def _pieces(word: str) -> list[str]:
-    """A word that is wider than a line, in pieces that fit."""
+def _pieces(word: str, width: int) -> list[str]:
+    """A word wider than `width` columns, in pieces that fit."""
     out = [""]
     for ch in word:
-        if columns(out[-1] + ch) > LINE_CHARS:
+        if out[-1] and columns(out[-1] + ch) > width:
             out.append("")
         out[-1] += ch
     return [p for p in out if p]
-
-
-def _without_overlaps(cues: list[Cue]) -> list[Cue]:
-    """Each cue ends where the next starts; a cue that starts within 0.5 s of the one before (too
-    soon to show them apart) is said in that one: a sound that runs on past it follows it, one
-    that does not joins its text."""
-    out: list[Cue] = []
-    for cue in cues:
-        if out and cue.start_s < out[-1].end_s:
-            prev = out[-1]
-            if cue.start_s - prev.start_s >= 0.5:            # the earlier one ends where this one starts
-                out[-1] = Cue(prev.start_s, cue.start_s, prev.text)
-            elif cue.end_s - prev.end_s >= CUE_MIN_S:        # the later one waits for it
-                cue = Cue(prev.end_s, cue.end_s, cue.text)
-            else:                                            # one cue says both
-                out[-1] = Cue(prev.start_s, max(prev.end_s, cue.end_s), _joined(prev.text, cue.text))
-                continue
-        out.append(cue)
-    return out
-
-
-def _joined(text: str, more: str) -> str:
-    """Two cues' texts in one cue, on two lines where they fit (a sound tag beside the words)."""
-    lines, extra = text.split("\n"), more.split("\n")
-    if len(lines) + len(extra) <= CUE_LINES:
-        return "\n".join(lines + extra)
-    if len(extra) == 1 and columns(lines[-1]) + 1 + columns(extra[0]) <= LINE_CHARS:
-        return "\n".join(lines[:-1] + [f"{lines[-1]} {extra[0]}"])
-    if len(extra) == 1 and columns(lines[0]) + 1 + columns(extra[0]) <= LINE_CHARS:
-        return "\n".join([f"{extra[0]} {lines[0]}"] + lines[1:])
-    return "\n".join(lines + extra)
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 NOT_SOUNDS = {"Speech", "Event_UNK"}
 SPLITTING = {"Laughter", "Applause", "Cry", "Cough", "Sneeze"}     # short sounds that end a line of speech
+MIN_LINE_S = 0.2            # a line is on screen at least this long
 NAMES = {"Laughter": "laughter", "Applause": "applause", "BGM": "music", "Cry": "crying", "Cough": "coughing",
          "Sneeze": "sneezing", "Breath": "breathing"}
 
@@ -136,23 +137,32 @@ def build(segments: list[TranscriptSegment], events: list[StoredEvent], emotions
 
 
 def _split(seg: TranscriptSegment, sounds: list[SoundLine], emotions: WindowProbs) -> list[SpeechLine]:
-    """The segment's words as lines, cut at each sound inside it by its tokens' times."""
+    """The segment's words as lines, cut at each sound inside it by its tokens' times: the words
+    before the sound's middle end where it starts, the words after begin where it ends."""
     tokens = [(piece, a, b) for piece, a, b in json.loads(seg.tokens_json or "[]") if not piece.startswith("<|")]
     inside = [s for s in sounds if s.start_s < seg.end_s and s.end_s > seg.start_s]
     if not inside or not tokens:
         return [_line(seg, seg.start_s, seg.end_s, _words(tokens) if tokens else seg.text, emotions)]
-    lines, start = [], seg.start_s
+    lines, after = [], seg.start_s
     for sound in sorted(inside, key=lambda s: s.start_s):
         middle = (sound.start_s + sound.end_s) / 2
         before = [t for t in tokens if (t[1] + t[2]) / 2 < middle]
         if before:
-            lines.append(_line(seg, max(start, before[0][1]), max(start, min(before[-1][2], sound.start_s)),
-                               _words(before), emotions))
+            lines.append(_between(seg, before, after, min(sound.start_s, before[-1][2]), emotions))
         tokens = tokens[len(before):]
-        start = max(start, sound.end_s)
+        after = max(after, sound.end_s)
     if tokens:
-        lines.append(_line(seg, max(start, tokens[0][1]), max(start, seg.end_s), _words(tokens), emotions))
+        lines.append(_between(seg, tokens, after, seg.end_s, emotions))
     return [line for line in lines if line.words]
+
+
+def _between(seg: TranscriptSegment, tokens: list, after: float, until: float, emotions: WindowProbs) -> SpeechLine:
+    """A line of `tokens` between the end of one sound and the start of the next; words said over a
+    sound (a comedian still talking as the laugh begins) keep their own times instead."""
+    start, end = max(after, tokens[0][1]), until
+    if end - start < MIN_LINE_S:
+        start, end = tokens[0][1], max(tokens[-1][2], tokens[0][1] + MIN_LINE_S)
+    return _line(seg, start, end, _words(tokens), emotions)
 
 
 def _words(tokens: list) -> str:

@@ -117,9 +117,9 @@ def synth(timeline: Path = typer.Argument(..., help="Timeline JSON (see README).
         truth = synth_mod.render_to(tl, out)
     except LaughtrackError as exc:
         _fail(str(exc))
-    beside = ", ".join(str(truth.with_name(truth.name.replace(".truth.json", ext))) for ext in (".labels.csv",))
-    console.print(f"wrote {out} ({tl.duration_s:.1f} s), {truth}, {beside} and "
-                  f"{truth.with_name(truth.name.replace('.truth.json', '.captions.vtt'))}",
+    labels, captions = (truth.with_name(truth.name.replace(".truth.json", ext)) for ext in (".labels.csv",
+                                                                                          ".captions.vtt"))
+    console.print(f"wrote {out} ({tl.duration_s:.1f} s), {truth}, {labels} and {captions}",
                   highlight=False, soft_wrap=True)
 
 

@@ -60,6 +60,19 @@ def test_music_under_a_talk_does_not_cut_its_lines():
     assert [i.words for i in rich.speech] == ["one two three four"] and rich.sounds[0].name == "music"
 
 
+def test_words_said_as_a_laugh_begins_keep_their_own_times():
+    seg = TranscriptSegment(3, 10, "en", "NEUTRAL", "Speech", "", "well c", json.dumps(
+        [["\u2581well", 4.5, 5.0], ["\u2581c", 8.0, 9.0]]))
+    rich = transcript.build([seg], [StoredEvent("Laughter", 4.0, 7.0, 0.9, 0.9)], NO_EMOTIONS)
+    assert [(i.start_s, i.end_s, i.words) for i in rich.speech] == [(4.5, 5.0, "well"), (8.0, 10.0, "c")]
+    overlapping = TranscriptSegment(0, 10, "en", "NEUTRAL", "Speech", "", "one two three", json.dumps(
+        [["\u2581one", 1, 2], ["\u2581two", 6.6, 7.0], ["\u2581three", 9, 9.5]]))
+    rich = transcript.build([overlapping], [StoredEvent("Laughter", 5, 8, 0.9, 0.9),
+                                            StoredEvent("Applause", 5.5, 9, 0.9, 0.9)], NO_EMOTIONS)
+    assert all(i.end_s - i.start_s >= transcript.MIN_LINE_S for i in rich.speech), rich.text()
+    assert " ".join(i.words for i in rich.speech) == "one two three"
+
+
 @pytest.mark.parametrize("seconds, shown", [(0, "0:00.0"), (63.04, "1:03.0"), (3599.96, "1:00:00.0"),
                                             (3 * 3600 + 61.5, "3:01:01.5")])
 def test_the_clock(seconds, shown):
@@ -93,8 +106,62 @@ def test_captions_keep_two_lines_of_42_columns_seven_seconds_and_never_overlap()
     assert LONG in words                                            # every word, in order
     assert "".join(c.text.replace("\n", "") for c in cues if "我" in c.text or "听" in c.text).count("听") == 1
     laughter = [c for c in cues if "[LAUGHTER]" in c.text]
-    assert laughter[0].start_s == 14.0 and sum(c.text.count("[APPLAUSE]") for c in cues) == 4   # 21.2 s in 4 cues
+    assert laughter[0].start_s == 14.0 and sum(c.text.count("[APPLAUSE]") for c in cues) == 3   # 19.0–40.0 s in 3
     assert [c.text for c in cues if c.start_s >= 41] == ["[COUGHING]"] and cues[-1].end_s == 42.0   # ≥ 1 s on screen
+
+
+def check(cues: list[Cue]) -> None:
+    """What a caption viewer needs of any cue list."""
+    for c in cues:
+        assert c.end_s > c.start_s and c.end_s - c.start_s <= captions.CUE_MAX_S + 1e-6, c
+        lines = c.text.split("\n")
+        assert len(lines) <= 2 and max(map(captions.columns, lines)) <= 42, c
+    assert all(a.end_s <= b.start_s for a, b in zip(cues, cues[1:])), cues
+
+
+def test_music_under_a_talk_is_a_tag_and_never_cuts_the_words():
+    words = " ".join(["word"] * 60)
+    rich = RichTranscript.ordered([SpeechLine(0, 20, "en", None, None, words), SoundLine(0, 60, "BGM", 0.9, 0.9)])
+    cues = captions.caption_cues(rich)
+    check(cues)
+    speech = [c for c in cues if "word" in c.text]
+    assert sum(c.end_s - c.start_s for c in speech) == pytest.approx(20.0, abs=0.01)
+    assert [c.start_s for c in cues if c.text == "[MUSIC]"][0] == 20.0            # in the silence after the words
+    assert " ".join(w for c in speech for w in c.text.split() if w == "word") == words
+    under = captions.caption_cues(RichTranscript.ordered([SpeechLine(0, 20, "en", None, None, words),
+                                                         SoundLine(2, 18, "BGM", 0.9, 0.9)]))
+    check(under)
+    assert [c.text.count("[MUSIC]") for c in under] == [1] + [0] * (len(under) - 1)   # a tag where it starts
+    assert sum(c.end_s - c.start_s for c in under) == pytest.approx(20.0, abs=0.01)
+
+
+@pytest.mark.parametrize("line", [SpeechLine(0, 15, "en", None, None, "Okay."),
+                                  SpeechLine(0, 14, "zh", None, None, "我们今天讨论一个重要问题")])
+def test_a_slow_line_is_never_on_screen_more_than_seven_seconds(line):
+    cues = captions.caption_cues(RichTranscript.ordered([line]))
+    check(cues)
+    assert "".join(c.text.replace("\n", "") for c in cues) == line.words
+
+
+def test_a_short_laugh_before_the_words_does_not_push_them_late():
+    rich = RichTranscript.ordered([SoundLine(10.0, 10.3, "Laughter", 0.9, 0.9),
+                                   SpeechLine(10.3, 14, "en", None, None, "and then he said")])
+    cues = captions.caption_cues(rich)
+    check(cues)
+    assert [c.start_s for c in cues if "said" in c.text] == [10.3] and "[LAUGHTER]" in cues[0].text
+
+
+def test_synth_truth_captions_read_back_as_the_truth_where_sounds_overlap_words(tmp_path):
+    from laughtrack.synthetic import synth
+    timeline = synth.parse_timeline({"duration_s": 40, "seed": 1, "segments": [
+        {"start_s": 0, "end_s": 30, "kind": "speech"}, {"start_s": 20, "end_s": 22, "kind": "applause"},
+        {"start_s": 20.3, "end_s": 24, "kind": "laughter"}, {"start_s": 5, "end_s": 7, "kind": "laughter"}]})
+    words = [(t, t + 0.4, "ba") for t in np.arange(0, 30, 0.5)]
+    (tmp_path / "t.wav").write_bytes(b"x")
+    (tmp_path / "t.captions.vtt").write_text(synth.captions_vtt(timeline, words))
+    got = sorted((lb.label, lb.start_s, lb.end_s) for lb in next(iter(labels.read([tmp_path / "t.captions.vtt"])
+                                                                      .files.values())))
+    assert got == [("Applause", 20.0, 22.0), ("Laughter", 5.0, 7.0), ("Laughter", 20.3, 24.0)]
 
 
 @pytest.mark.parametrize("fmt", captions.FORMATS)
@@ -154,6 +221,7 @@ def test_a_caption_file_beside_its_video_is_a_label_set(tmp_path):
      "c.vtt:6: the cue ends (5.000 s) before it starts (9.000 s)"),
     ("d.srt", "1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:0x,000 --> 00:00:03,000\n[laughs]\n",
      "d.srt:5: not an SRT cue"),
+    ("e.srt", "", "e.srt: no cues"), ("f.vtt", "WEBVTT\n\n", "f.vtt: no cues"),
 ])
 def test_a_bad_caption_file_is_refused_with_its_file_and_line(tmp_path, name, text, message):
     path = write(tmp_path / name, text)
@@ -169,7 +237,7 @@ def test_captions_round_trip_to_the_same_sounds(tmp_path):
     path = write(tmp_path / "talk.vtt", captions.render(captions.caption_cues(TALK), "vtt"))
     got = labels.read([path])
     assert sorted((lb.label, lb.start_s) for lb in next(iter(got.files.values()))) == [
-        ("Applause", 18.8), ("Laughter", 14.0), ("Laughter", 18.8)]     # the laugh at 19.2 s shares the cue at 18.8 s
+        ("Applause", 19.0), ("Laughter", 14.0), ("Laughter", 19.0)]     # after the words; the laugh at 19.2 s shares its cue
 
 
 # --- the page's timeline ---------------------------------------------------------------------

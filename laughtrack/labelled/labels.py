@@ -176,6 +176,8 @@ def _read_captions(path: Path, media: Path, out: LabelSet) -> None:
         found = captions.sounds(path)
     except captions.CaptionError as exc:
         raise LabelError(str(exc)) from None
+    if not found.sounds and not found.speech_cues and not found.other:
+        raise LabelError(f"{path}: no cues (an empty caption file labels nothing)")
     out.files.setdefault(str(media.resolve()), [])
     out.captions.append(str(path))
     out.speech_cues += found.speech_cues

@@ -266,14 +266,15 @@ def captions_vtt(timeline: Timeline, words: list[tuple[float, float, str]]) -> s
     """The truth as captions (laughtrack/captions.py): each speech stretch's words, and a sound cue
     (`[LAUGHTER]`, `[APPLAUSE]`) at each laugh and applause."""
     from laughtrack import captions
+    from laughtrack.labelled.labels import canonical
     from laughtrack.transcript import RichTranscript, SoundLine, SpeechLine
     spans = kind_spans(timeline)
     items: list = [SpeechLine(a / 1000, b / 1000, None, None, None,
                               " ".join(w for s, e, w in words if a / 1000 <= s < b / 1000))
                    for a, b in spans.get("speech", [])]
-    items += [SoundLine(a / 1000, b / 1000, tag, 1.0, 1.0)
-              for kind, tag in (("laughter", "Laughter"), ("applause", "Applause")) for a, b in spans.get(kind, [])]
-    return captions.render(captions.caption_cues(RichTranscript.ordered(items)), "vtt")
+    items += [SoundLine(a / 1000, b / 1000, canonical(kind), 1.0, 1.0)
+              for kind in ("laughter", "applause") for a, b in spans.get(kind, [])]
+    return captions.render(captions.truth_cues(RichTranscript.ordered(items)), "vtt")
 
 
 def labels_csv(timeline: Timeline, media_name: str) -> str:
