@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from matplotlib import image as mpimg
+from procs import wait_for
 from typer.testing import CliRunner
 
 from laughtrack.synthetic import synth
@@ -201,29 +202,17 @@ def test_a_report_plays_its_video_from_any_line_with_captions_and_sound_cues(ana
     assert "[laughter" in row.text
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
     row.find_element(By.CSS_SELECTOR, "a.t").click()
-    state = wait_until(lambda: driver.execute_script(
+    state = wait_for(lambda: driver.execute_script(
         "const v = document.getElementById('player'); const cues = v.textTracks[0].activeCues;"
         "const now = document.querySelector('#transcript tr.now');"
         "return v.readyState >= 1 && v.currentTime >= arguments[0] && cues && cues.length && now ? "
         "[v.currentTime, [...cues].map(c => c.text), now.dataset.t] : null",
-        target_t), 60)
-    assert state is not None, driver.get_log("browser")
+        target_t), 60, step=0.2, what="the video to play from the laugh with [LAUGHTER] showing")
     position, active, marked = state
     assert target_t <= position < target_t + 3 and any("[LAUGHTER]" in c for c in active), state
     assert float(marked) == pytest.approx(target_t, abs=0.5)
     assert driver.execute_script("return document.getElementById('player').textTracks[0].mode") == "showing"
     driver.save_screenshot(str(artifacts / "report-transcript.png"))
-
-
-def wait_until(check, seconds: float):
-    import time
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    return None
 
 
 def test_the_flow_publishes_prefect_artifacts(analysed):

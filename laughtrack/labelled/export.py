@@ -58,12 +58,9 @@ def cue_text(event: StoredEvent) -> str:
     return f"[{event.label.lower()}] peak {event.peak_p:.2f}"
 
 
-def _vtt(events: list[StoredEvent]) -> str:
-    return captions.render([Cue(float(e.start_s), float(e.end_s), cue_text(e)) for e in events], "vtt")
-
-
-def _srt(events: list[StoredEvent]) -> str:
-    return captions.render([Cue(float(e.start_s), float(e.end_s), cue_text(e)) for e in events], "srt")
+def _cues(fmt: str):
+    """A writer of the events as caption cues in `fmt` (vtt or srt; captions.render writes them)."""
+    return lambda events: captions.render([Cue(float(e.start_s), float(e.end_s), cue_text(e)) for e in events], fmt)
 
 
 def _audacity(events: list[StoredEvent]) -> str:
@@ -79,7 +76,7 @@ def _csv(events: list[StoredEvent]) -> str:
     return out.getvalue()
 
 
-WRITERS = {"vtt": _vtt, "srt": _srt, "audacity": _audacity, "csv": _csv}
+WRITERS = {"vtt": _cues("vtt"), "srt": _cues("srt"), "audacity": _audacity, "csv": _csv}
 FORMATS = tuple(WRITERS)
 
 
